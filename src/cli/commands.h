@@ -1,0 +1,10 @@
+// The subcommands of the `crosstrace` binary, one file each. Each returns the exit status and
+// throws InputError for bad input (main turns it into exit status 2).
+#pragma once
+
+namespace ct::cli {
+
+int run_inspect(int argc, char** argv);  // crosstrace inspect MODEL [--json]
+int run_demo(int argc, char** argv);     // crosstrace demo [--out DIR]
+
+}  // namespace ct::cli
