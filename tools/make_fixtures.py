@@ -510,7 +510,7 @@ LLAVA_CHAT_TEMPLATE = (
     "{{ message['role'].upper() + ': ' }}"
     "{% if message['content'] is string %}{{ message['content'] + ' ' }}"
     "{% else %}"
-    "{% for item in message['content'] %}{% if item['type'] == 'image' %}{{ '<image>\n' }}{% endif %}{% endfor %}"
+    "{% for item in message['content'] %}{% if item['type'] == 'image' %}{{ '<image>\\n' }}{% endif %}{% endfor %}"
     "{% for item in message['content'] %}{% if item['type'] == 'text' %}{{ item['text'] + ' ' }}{% endif %}{% endfor %}"
     "{% endif %}"
     "{% endfor %}"
