@@ -8,7 +8,9 @@
 // header length within the file, JSON well formed and valid UTF-8, no duplicate keys, every entry
 // an object with exactly a known dtype, a shape of non-negative integers and two offsets,
 // end - begin == numel * dtype size with no overflow in that arithmetic, offsets inside the data
-// area, no two tensors overlapping, __metadata__ a map of strings.
+// area, no two tensors overlapping, __metadata__ a map of strings. Also: nesting deeper than 16
+// levels and headers over kSafetensorsMaxHeaderBytes are refused. Gaps between tensors are allowed
+// (our own writer leaves them for alignment); trailing spaces after the JSON are allowed.
 //
 // Thread-safety: the functions are re-entrant.
 #pragma once
@@ -24,6 +26,9 @@
 #include "io/tensor_store.h"
 
 namespace ct::io {
+
+// The largest header accepted (the reference implementation uses the same 100 MB bound).
+inline constexpr uint64_t kSafetensorsMaxHeaderBytes = 100u << 20;
 
 struct SafetensorsTensorInfo {
   std::string name;
@@ -60,5 +65,16 @@ struct TensorToWrite {
 // Throws InputError on a duplicate name or a size mismatch, RuntimeFailure when writing fails.
 void write_safetensors(const std::filesystem::path& path, std::span<const TensorToWrite> tensors,
                        const std::map<std::string, std::string>& metadata = {});
+
+// Interoperability: the Hugging Face reader (Rust/Python `safetensors`) requires the tensors to
+// cover the data area contiguously, without gaps, so it rejects files written with the default
+// 64-byte alignment whenever a tensor's size is not a multiple of 64 ("InvalidOffset").
+// tensor_alignment = 1 writes tensors back to back (the data area still starts at a multiple of 8),
+// which that reader accepts. Must be a power of two (InputError otherwise).
+struct SafetensorsWriteOptions {
+  uint64_t tensor_alignment = 64;
+};
+void write_safetensors(const std::filesystem::path& path, std::span<const TensorToWrite> tensors,
+                       const std::map<std::string, std::string>& metadata, const SafetensorsWriteOptions& options);
 
 }  // namespace ct::io
