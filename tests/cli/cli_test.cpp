@@ -70,7 +70,9 @@ TEST(Cli, BadArgumentsAndMissingInputsExitTwoWithOneLine) {
   for (const auto& args : cases) {
     const CliResult r = run_cli(args);
     EXPECT_EQ(r.status, 2) << args;
-    if (!args.empty()) EXPECT_TRUE(is_one_line(r.err)) << args << ": " << r.err;
+    if (!args.empty()) {
+      EXPECT_TRUE(is_one_line(r.err)) << args << ": " << r.err;
+    }
   }
   const CliResult missing = run_cli("inspect /definitely/not/here");
   EXPECT_NE(missing.err.find("/definitely/not/here"), std::string::npos) << missing.err;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -19,7 +20,10 @@ struct CliResult {
 
 // `args` is appended to the binary's path as a shell command line (quote paths yourself).
 inline CliResult run_cli(const std::string& args) {
-  const auto dir = std::filesystem::path(CROSSTRACE_TEST_TMP) / "cli_capture";
+  // Per process and call: ctest runs test cases as parallel processes.
+  static int calls = 0;
+  const auto dir = std::filesystem::path(CROSSTRACE_TEST_TMP) / "cli_capture" /
+                   (std::to_string(::getpid()) + "_" + std::to_string(calls++));
   std::filesystem::create_directories(dir);
   const auto out = dir / "stdout", err = dir / "stderr";
   const std::string cmd = std::string("'") + CROSSTRACE_BINARY + "' " + args + " >'" + out.string() + "' 2>'" + err.string() + "'";
@@ -31,6 +35,7 @@ inline CliResult run_cli(const std::string& args) {
   e << std::ifstream(err).rdbuf();
   r.out = o.str();
   r.err = e.str();
+  std::filesystem::remove_all(dir);
   return r;
 }
 

@@ -9,6 +9,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+
+#include <unistd.h>
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -119,7 +121,8 @@ std::vector<MalformedCase> make_corpus() {
 
 fs::path corpus_dir() {
   if (const char* out = std::getenv("CROSSTRACE_MALFORMED_OUT")) return out;
-  return fs::path(CROSSTRACE_TEST_TMP) / "malformed_safetensors";
+  // One directory per process: ctest runs every test case as its own process, in parallel.
+  return fs::path(CROSSTRACE_TEST_TMP) / "malformed_safetensors" / std::to_string(::getpid());
 }
 
 // Writes the corpus once per test binary run and returns the cases.
