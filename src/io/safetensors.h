@@ -60,8 +60,9 @@ struct TensorToWrite {
 
 // Writes a safetensors file atomically (temp file in the same directory, fsync, rename): a
 // reader never sees a half-written file, and an existing file is replaced only on success.
-// The header is padded with spaces to a multiple of 8 bytes and every tensor starts at a multiple of
-// 64 bytes in the data area, so mapped tensors are aligned for SIMD loads.
+// The header is padded with spaces so that the data area starts at a multiple of 64 bytes in the file
+// (so the header length is a multiple of 8), and every tensor starts at a multiple of 64 bytes in the
+// data area (zero bytes in the gaps), so mapped tensors are aligned for SIMD loads.
 // Throws InputError on a duplicate name or a size mismatch, RuntimeFailure when writing fails.
 void write_safetensors(const std::filesystem::path& path, std::span<const TensorToWrite> tensors,
                        const std::map<std::string, std::string>& metadata = {});
