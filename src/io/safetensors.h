@@ -61,19 +61,19 @@ struct TensorToWrite {
 // Writes a safetensors file atomically (temp file in the same directory, fsync, rename): a
 // reader never sees a half-written file, and an existing file is replaced only on success.
 // The header is padded with spaces so that the data area starts at a multiple of 64 bytes in the file
-// (so the header length is a multiple of 8), and every tensor starts at a multiple of 64 bytes in the
-// data area (zero bytes in the gaps), so mapped tensors are aligned for SIMD loads.
+// (so the header length is a multiple of 8). By default tensors are written back to back, as the
+// Hugging Face reader requires (see SafetensorsWriteOptions); our own readers and kernels accept
+// unaligned tensors.
 // Throws InputError on a duplicate name or a size mismatch, RuntimeFailure when writing fails.
 void write_safetensors(const std::filesystem::path& path, std::span<const TensorToWrite> tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
 // Interoperability: the Hugging Face reader (Rust/Python `safetensors`) requires the tensors to
-// cover the data area contiguously, without gaps, so it rejects files written with the default
-// 64-byte alignment whenever a tensor's size is not a multiple of 64 ("InvalidOffset").
-// tensor_alignment = 1 writes tensors back to back (the data area still starts at a multiple of 8),
-// which that reader accepts. Must be a power of two (InputError otherwise).
+// cover the data area contiguously, without gaps ("InvalidOffset" otherwise), so the default
+// tensor_alignment = 1 writes them back to back. A larger power of two (e.g. 64) pads every tensor
+// to that boundary for files only crosstrace reads. InputError when it is not a power of two.
 struct SafetensorsWriteOptions {
-  uint64_t tensor_alignment = 64;
+  uint64_t tensor_alignment = 1;
 };
 void write_safetensors(const std::filesystem::path& path, std::span<const TensorToWrite> tensors,
                        const std::map<std::string, std::string>& metadata, const SafetensorsWriteOptions& options);
