@@ -175,6 +175,9 @@ def main():
     legacy = os.path.join(bad_dir, "legacy.pth")
     torch.save(small, legacy, _use_new_zipfile_serialization=False)
     bad("legacy.pth", None, "legacy (pre-1.6)")
+    big_endian = os.path.join(bad_dir, "big_endian.pth")
+    write_zip(big_endian, entries + [(prefix + "/byteorder", b"big")])
+    bad("big_endian.pth", None, "big-endian")
     bad("not_a_zip.pth", b"hello, I am not a checkpoint\n", "not a PyTorch zip")
     bad("empty_file.pth", b"", "not a PyTorch zip")
     nc = os.path.join(bad_dir, "non_contiguous.pth")
@@ -263,6 +266,8 @@ def main():
             torch.save({"model": tiny, "epoch": 3}, path, pickle_protocol=proto)
             data = [d for n, d in zip_entries(path) if n.endswith("/data.pkl")][0]
             open(os.path.join(seeds, "pickle", "tiny_p%d.pkl" % proto), "wb").write(data)
+        write_zip(os.path.join(seeds, "torch_zip", "tiny_deflated.pth"),
+                  zip_entries(os.path.join(seeds, "torch_zip", "tiny_p2.pth")), zipfile.ZIP_DEFLATED)
 
 
 if __name__ == "__main__":

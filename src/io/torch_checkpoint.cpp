@@ -134,6 +134,15 @@ void check_version(const ZipArchive& zip, const std::string& prefix, const std::
   }
 }
 
+// torch >= 2.1 records the byte order of the storages; we read them as little-endian.
+void check_byte_order(const ZipArchive& zip, const std::string& prefix, const std::string& file_name) {
+  const ZipEntry* e = zip.find(prefix + "/byteorder");
+  if (!e) return;
+  const ZipContents c = zip.read(*e, kMaxVersionBytes, true);
+  const std::string_view order(reinterpret_cast<const char*>(c.bytes.data()), c.bytes.size());
+  if (order != "little") throw InputError(file_name, "storages are stored big-endian ('" + prefix + "/byteorder'); only little-endian is supported");
+}
+
 }  // namespace
 
 std::size_t check_pickle(std::span<const std::byte> pickle, const std::string& file_name) {
@@ -150,6 +159,7 @@ void read_torch_checkpoint_bytes(std::span<const std::byte> file, const std::str
   const ZipArchive zip(file, file_name);
   const std::string prefix = find_archive_prefix(zip, file_name);
   check_version(zip, prefix, file_name);
+  check_byte_order(zip, prefix, file_name);
   const ZipContents pkl = zip.read(*zip.find(prefix + "/data.pkl"), kMaxPickleBytes, true);
   const PickleResult r = pickle::unpickle(pkl.bytes, file_name + ":" + prefix + "/data.pkl");
   const std::vector<TensorView> views = collect_tensors(r, file_name);
