@@ -68,8 +68,8 @@ void describe_clip_vision(const ComponentTensors& t, const io::ClipVisionConfig*
   c["layers"] = layers;
   if (cfg) {
     c["heads"] = cfg->num_attention_heads;
-  } else {
-    c["heads"] = width / 64;
+  } else if (width > 0 && width % 64 == 0) {
+    c["heads"] = width / 64;  // every OpenAI CLIP ViT uses 64-wide heads
     c["heads_assumed"] = "width / 64 (no config)";
   }
   c["mlp_width"] = dim(fc1, 0);
@@ -113,8 +113,13 @@ void describe_bert(const ComponentTensors& t, const io::BertConfig* cfg, ordered
   const auto* dense = t.find_suffix("attention.self.query.weight");
   c["width"] = words ? dim(words, 1) : dim(dense, 0);
   c["layers"] = t.count_indices(layer_marker);
-  c["heads"] = cfg ? cfg->num_attention_heads : c["width"].get<int64_t>() / 64;
-  if (!cfg) c["heads_assumed"] = "width / 64 (no config)";
+  const int64_t width = c["width"].get<int64_t>();
+  if (cfg) {
+    c["heads"] = cfg->num_attention_heads;
+  } else if (width > 0 && width % 64 == 0) {
+    c["heads"] = width / 64;  // BERT's heads are 64 wide
+    c["heads_assumed"] = "width / 64 (no config)";
+  }
   c["mlp_width"] = dim(inter, 0);
   if (words) c["vocab"] = dim(words, 0);
   if (pos) c["max_positions"] = dim(pos, 0);
@@ -300,6 +305,10 @@ Anatomy describe_model(const io::TensorStore& store, const fs::path& model_dir) 
     }
   } else if (d.family == Family::kMplug) {
     a.fusion = "deep";
+    for (const auto& c : a.components) {
+      // mPLUG keeps every token after ln_post, CLS included (vlm-architectures.md trap 2).
+      if (c.name == "vision_encoder") a.config["image_tokens"] = c.config.value("tokens", int64_t{0});
+    }
     a.config["fusion_detail"] = "text attends to image features through co-attention (and connected-attention) layers; the answer decoder cross-attends to the fused sequence";
     if (!mplug_config_source.empty()) a.config["bert_config"] = mplug_config_source;
   }

@@ -104,7 +104,11 @@ std::string anatomy_side_by_side(const anatomy::Anatomy& a, const anatomy::Anato
   rows.push_back({"model", a.path, b.path});
   rows.push_back({"family", std::string(anatomy::family_name(a.family)) + " (" + a.layout + ")",
                   std::string(anatomy::family_name(b.family)) + " (" + b.layout + ")"});
-  rows.push_back({"fusion", a.fusion, b.fusion});
+  rows.push_back({"modality fusion", a.fusion, b.fusion});
+  auto image_tokens = [](const anatomy::Anatomy& m) {
+    return m.config.contains("image_tokens") ? config_value(m.config["image_tokens"]) : std::string("-");
+  };
+  rows.push_back({"image tokens", image_tokens(a), image_tokens(b)});
   rows.push_back({"parameters", human_count(a.total_parameters), human_count(b.total_parameters)});
   rows.push_back({"dtypes", dtypes_of(a), dtypes_of(b)});
   auto find = [](const anatomy::Anatomy& m, const std::string& name) -> const anatomy::Component* {
@@ -113,10 +117,16 @@ std::string anatomy_side_by_side(const anatomy::Anatomy& a, const anatomy::Anato
     }
     return nullptr;
   };
+  // Both models' components in pipeline order (each list is already in that order; merge them).
   std::vector<std::string> names;
-  for (const auto* m : {&a, &b}) {
-    for (const auto& c : m->components) {
-      if (std::find(names.begin(), names.end(), c.name) == names.end()) names.push_back(c.name);
+  for (const auto& c : a.components) names.push_back(c.name);
+  std::size_t insert_at = 0;
+  for (const auto& c : b.components) {
+    auto it = std::find(names.begin(), names.end(), c.name);
+    if (it != names.end()) {
+      insert_at = static_cast<std::size_t>(it - names.begin()) + 1;
+    } else {
+      names.insert(names.begin() + static_cast<std::ptrdiff_t>(insert_at++), c.name);
     }
   }
   for (const auto& name : names) {
