@@ -97,7 +97,7 @@ TEST(TokenizerLlama, PiecePatternAroundImageMatchesTheSpec) {
 
 TEST(TokenizerLlama, OriginalLayoutUsesMinus200) {
   const auto tok = LlamaTokenizer::load_dir(llava_hf_dir());
-  for (const std::string text : {llava15_prompt("What is the color?"), std::string("<image>a<image>"),
+  for (const std::string& text : {llava15_prompt("What is the color?"), std::string("<image>a<image>"),
                                  std::string("no image here")}) {
     auto want = tok.encode(text);
     std::replace(want.begin(), want.end(), 320, kLlavaImagePlaceholderId);
