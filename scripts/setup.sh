@@ -10,6 +10,7 @@ packages=(
   nlohmann-json3-dev zlib1g-dev libyaml-dev
   libsentencepiece-dev libpng-dev libjpeg62-turbo-dev libopenblas-dev
   python3 python3-numpy python3-scipy python3-torch sentencepiece
+  python3-pil python3-sentencepiece   # test references: PIL image ops, SentencePiece ids
 )
 
 missing=()
