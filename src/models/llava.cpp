@@ -87,12 +87,14 @@ LlavaModel load_llava(const fs::path& model, const LlavaLoadOptions& opt) {
   return m;
 }
 
-int llava_vision_layers(const LlavaModel& m) {
+int llava_vision_layers(const io::LlavaConfig& c) {
   // hidden_states[k] is the residual after k layers (k = 0: pre-LN output); negative k counts
   // from the end of the L + 1 entries.
-  const int L = m.config.vision.num_hidden_layers, f = m.config.vision_feature_layer;
+  const int L = c.vision.num_hidden_layers, f = c.vision_feature_layer;
   return f < 0 ? L + 1 + f : f;
 }
+
+int llava_vision_layers(const LlavaModel& m) { return llava_vision_layers(m.config); }
 
 int64_t llava_image_tokens(const LlavaModel& m) {
   const int64_t n = clip_num_tokens(m.config.vision);
@@ -172,10 +174,12 @@ std::vector<int32_t> llava_generate(const LlavaModel& m, std::span<const int32_t
   return generate(m.config.text, m.lm, x, opt, ctx, hooks);
 }
 
-std::vector<std::string> llava_hook_names(const LlavaModel& m) {
-  std::vector<std::string> names = clip_vision_hook_names(m.config.vision, {llava_vision_layers(m), false});
+std::vector<std::string> llava_hook_names(const LlavaModel& m) { return llava_hook_names(m.config); }
+
+std::vector<std::string> llava_hook_names(const io::LlavaConfig& c) {
+  std::vector<std::string> names = clip_vision_hook_names(c.vision, {llava_vision_layers(c), false});
   names.push_back("projector.output");
-  const std::vector<std::string> lm = llama_hook_names(m.config.text);
+  const std::vector<std::string> lm = llama_hook_names(c.text);
   names.insert(names.end(), lm.begin(), lm.end());
   return names;
 }

@@ -56,6 +56,7 @@ struct LlavaLoadOptions {
 LlavaModel load_llava(const std::filesystem::path& model, const LlavaLoadOptions& opt = {});
 
 // Encoder layers run for the configured feature layer, and image tokens per image.
+int llava_vision_layers(const io::LlavaConfig& c);
 int llava_vision_layers(const LlavaModel& m);
 int64_t llava_image_tokens(const LlavaModel& m);
 // The id that marks image positions (32000-ish for llava-hf, −200 for the original layout).
@@ -78,6 +79,7 @@ LlamaLogits llava_forward(const LlavaModel& m, std::span<const int32_t> ids, std
 std::vector<int32_t> llava_generate(const LlavaModel& m, std::span<const int32_t> ids, std::span<const float> pixels,
                                     const GenerationOptions& opt, const ExecContext& ctx, const Hooks& hooks);
 
+std::vector<std::string> llava_hook_names(const io::LlavaConfig& c);
 std::vector<std::string> llava_hook_names(const LlavaModel& m);
 
 }  // namespace ct::models
