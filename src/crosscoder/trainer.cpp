@@ -135,6 +135,9 @@ StepStats Trainer::step() {
   st.l0 = res.l0;
   st.lr = lr;
   st.k = opt.mode.k;
+  st.aux_k = res.aux_k;
+  st.min_kept_score = res.min_kept_score;
+  st.theta = model_.theta;
   st.dead_fraction = static_cast<double>(n_dead) / dict;
   return st;
 }

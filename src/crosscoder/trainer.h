@@ -89,7 +89,9 @@ struct StepStats {
   int64_t step = 0;
   double loss = 0, recon_loss = 0, aux_loss = 0, sparsity_loss = 0;
   double l0 = 0, grad_norm = 0, lr = 0, dead_fraction = 0;
-  int64_t k = 0;
+  double min_kept_score = 0;  // threshold EMA input of this step
+  double theta = -1;          // threshold after this step
+  int64_t k = 0, aux_k = 0;
 };
 
 class Trainer {
