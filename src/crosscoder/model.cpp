@@ -124,7 +124,12 @@ void encode_decode(const CrosscoderSpec& spec, const Params<T>& p, const T* x, i
                    const CodeMode& mode, BatchResult<T>& out, const ExecContext& ctx) {
   const int64_t dim = p.dim, dict = p.dict;
   CT_CHECK(dim == spec.total_dim() && dict == spec.dict_size);
-  latent_weights(p, spec.offsets(), out.w);
+  if (mode.score_weights) {
+    CT_CHECK(static_cast<int64_t>(mode.score_weights->size()) == dict);
+    out.w.assign(mode.score_weights->begin(), mode.score_weights->end());
+  } else {
+    latent_weights(p, spec.offsets(), out.w);
+  }
   out.acts.resize(batch * dict);
   encoder_gemm(x, p.enc.data(), batch, dim, dict, out.acts.data(), ctx);
   select_code(spec, p, batch, mode, out, ctx);

@@ -96,6 +96,9 @@ struct CodeMode {
   enum Kind { kTrain, kThreshold } kind = kTrain;
   int64_t k = 0;          // training k (may differ from spec.k while annealing); 0: spec.k
   double theta = 0.0;     // threshold mode: keep iff r * w_j > theta (L1 models: r > 0)
+  // [F] w_j to score with instead of the current decoder norms. A model whose normalisation was
+  // folded into its weights must score with the normalised-space norms, or selection changes.
+  const std::vector<double>* score_weights = nullptr;
 };
 
 struct LossOptions {

@@ -30,6 +30,8 @@ void adam_block(const StepConsts& c, const float* g, float* p, float* m, float* 
   s.beta1 = static_cast<float>(c.beta1);
   s.beta2 = static_cast<float>(c.beta2);
   s.eps = static_cast<float>(c.eps);
+  s.one_minus_beta1 = static_cast<float>(1.0 - c.beta1);
+  s.one_minus_beta2 = static_cast<float>(1.0 - c.beta2);
   s.bias1 = static_cast<float>(c.bias1);
   s.bias2 = static_cast<float>(c.bias2);
   s.grad_scale = static_cast<float>(c.scale);

@@ -29,7 +29,7 @@ double sum_squares_portable(const float* x, int64_t n) {
 }
 
 void adam_portable(const AdamStep& s, const float* g, float* p, float* m, float* v, int64_t n) {
-  const float c1 = 1.0f - s.beta1, c2 = 1.0f - s.beta2;
+  const float c1 = s.one_minus_beta1, c2 = s.one_minus_beta2;
   const float step = s.lr / s.bias1, inv_b2 = 1.0f / s.bias2;
   for (int64_t i = 0; i < n; ++i) {
     const float gi = g[i] * s.grad_scale;
@@ -88,7 +88,7 @@ __attribute__((target("avx2,fma"))) double sum_squares_avx2(const float* x, int6
 
 __attribute__((target("avx2,fma"))) void adam_avx2(const AdamStep& s, const float* g, float* p,
                                                   float* m, float* v, int64_t n) {
-  const float c1 = 1.0f - s.beta1, c2 = 1.0f - s.beta2;
+  const float c1 = s.one_minus_beta1, c2 = s.one_minus_beta2;
   const float step = s.lr / s.bias1, inv_b2 = 1.0f / s.bias2;
   const __m256 vb1 = _mm256_set1_ps(s.beta1), vb2 = _mm256_set1_ps(s.beta2);
   const __m256 vc1 = _mm256_set1_ps(c1), vc2 = _mm256_set1_ps(c2), vgs = _mm256_set1_ps(s.grad_scale);

@@ -14,6 +14,7 @@ namespace ct::kernels::cpu {
 
 struct AdamStep {
   float lr = 0, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+  float one_minus_beta1 = 0.1f, one_minus_beta2 = 0.001f;  // exact in double, then rounded
   float bias1 = 1, bias2 = 1;  // 1 - beta^t for the bias correction
   float grad_scale = 1;        // gradient clipping factor applied on the fly
 };
