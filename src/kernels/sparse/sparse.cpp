@@ -1,0 +1,370 @@
+// Sparse selection, decoding and backward products (see sparse.h).
+//
+// BatchTopK uses an exact radix select over the bit patterns of the non-negative scores (16-bit
+// digits from the top): one histogram pass per digit finds the k-th largest key, then one emit pass
+// keeps everything above it and the first equal keys in flat-index order. Memory-bound and
+// independent of k, unlike a heap or a sort of B*F entries.
+#include "kernels/sparse/sparse.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "core/error.h"
+#include "kernels/cpu/vec.h"
+
+namespace ct::kernels::sparse {
+namespace {
+
+template <typename T> struct KeyBits;
+template <> struct KeyBits<float> { using type = uint32_t; };
+template <> struct KeyBits<double> { using type = uint64_t; };
+
+// r = max(0, a + b); the compare form keeps -0 and NaN out (both become +0).
+template <typename T>
+inline T relu(T a) { return a > T(0) ? a : T(0); }
+
+template <typename T>
+inline typename KeyBits<T>::type key_of(T s) {
+  return s > T(0) ? std::bit_cast<typename KeyBits<T>::type>(s) : 0;
+}
+
+// Runs fn(c, row_begin, row_end) for c in [0, chunks), chunk c on thread c.
+template <typename Fn>
+void for_row_chunks(const ExecContext& ctx, int64_t chunks, int64_t rows, Fn&& fn) {
+  ctx.parallel_for(chunks, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) fn(c, rows * c / chunks, rows * (c + 1) / chunks);
+  });
+}
+
+template <typename T>
+struct ChunkOut {
+  std::vector<int64_t> counts;  // per row of the chunk
+  std::vector<int32_t> idx;
+  std::vector<T> val;
+};
+
+template <typename T>
+void assemble(std::vector<ChunkOut<T>>& chunks, int64_t rows, int64_t cols, SparseCode<T>& out) {
+  out.rows = rows;
+  out.cols = cols;
+  out.row_ptr.assign(rows + 1, 0);
+  int64_t total = 0, r = 0;
+  for (auto& c : chunks) {
+    for (int64_t n : c.counts) {
+      out.row_ptr[r + 1] = out.row_ptr[r] + n;
+      ++r;
+    }
+    total += static_cast<int64_t>(c.idx.size());
+  }
+  CT_CHECK(r == rows && out.row_ptr[rows] == total);
+  out.idx.resize(total);
+  out.val.resize(total);
+  int64_t at = 0;
+  for (auto& c : chunks) {
+    std::copy(c.idx.begin(), c.idx.end(), out.idx.begin() + at);
+    std::copy(c.val.begin(), c.val.end(), out.val.begin() + at);
+    at += static_cast<int64_t>(c.idx.size());
+  }
+}
+
+int64_t chunk_count(const ExecContext& ctx, int64_t rows) {
+  return std::max<int64_t>(1, std::min<int64_t>(ctx.threads(), rows));
+}
+
+}  // namespace
+
+template <typename T>
+T batch_topk(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t dict, int64_t k_total,
+             SparseCode<T>& out, const ExecContext& ctx) {
+  using Key = typename KeyBits<T>::type;
+  constexpr int kKeyBits = sizeof(Key) * 8, kDigit = 16, kBuckets = 1 << kDigit;
+  const int64_t total = batch * dict;
+  const int64_t keep = std::clamp<int64_t>(k_total, 0, total);
+  const int64_t chunks = chunk_count(ctx, batch);
+  auto score = [&](int64_t b, int64_t j) { return relu(acts[b * dict + j] + b_enc[j]) * w[j]; };
+
+  // Radix select of the keep-th largest key. `prefix` holds the digits fixed so far.
+  Key prefix = 0;
+  int64_t need = keep;  // how many entries with the prefix are still to be kept
+  std::vector<std::vector<uint32_t>> hists(chunks, std::vector<uint32_t>(kBuckets));
+  uint32_t t_bucket = 0;
+  if (keep > 0 && keep < total) {
+    for (int shift = kKeyBits - kDigit; shift >= 0; shift -= kDigit) {
+      const int high = shift + kDigit;
+      for_row_chunks(ctx, chunks, batch, [&](int64_t c, int64_t r0, int64_t r1) {
+        auto& h = hists[c];
+        std::fill(h.begin(), h.end(), 0u);
+        for (int64_t b = r0; b < r1; ++b)
+          for (int64_t j = 0; j < dict; ++j) {
+            const Key key = key_of(score(b, j));
+            if (high < kKeyBits && (key >> high) != prefix) continue;
+            ++h[(key >> shift) & (kBuckets - 1)];
+          }
+      });
+      int64_t above = 0;
+      int64_t bucket = kBuckets - 1;
+      for (; bucket >= 0; --bucket) {
+        int64_t count = 0;
+        for (auto& h : hists) count += h[bucket];
+        if (above + count >= need) break;
+        above += count;
+      }
+      CT_CHECK(bucket >= 0, "radix select lost its count");
+      need -= above;
+      prefix = static_cast<Key>((prefix << kDigit) | static_cast<Key>(bucket));
+      t_bucket = static_cast<uint32_t>(bucket);
+    }
+  }
+  // The last histograms count, per chunk, the entries equal to the threshold key: hand the `need`
+  // equal entries to the chunks in order so that the lowest flat indices win.
+  std::vector<int64_t> quota(chunks, 0);
+  if (keep > 0 && keep < total) {
+    int64_t left = need;
+    for (int64_t c = 0; c < chunks; ++c) {
+      quota[c] = std::min<int64_t>(left, hists[c][t_bucket]);
+      left -= quota[c];
+    }
+  }
+  const Key threshold = prefix;
+  const bool keep_all = keep == total, keep_none = keep == 0;
+  std::vector<ChunkOut<T>> parts(chunks);
+  std::vector<T> min_pos(chunks, std::numeric_limits<T>::infinity());
+  for_row_chunks(ctx, chunks, batch, [&](int64_t c, int64_t r0, int64_t r1) {
+    auto& p = parts[c];
+    p.counts.assign(r1 - r0, 0);
+    if (keep_none) return;
+    int64_t eq_left = quota[c];
+    T mn = std::numeric_limits<T>::infinity();
+    for (int64_t b = r0; b < r1; ++b) {
+      int64_t n = 0;
+      for (int64_t j = 0; j < dict; ++j) {
+        const T r = relu(acts[b * dict + j] + b_enc[j]);
+        const T s = r * w[j];
+        const Key key = key_of(s);
+        bool take = keep_all || key > threshold;
+        if (!take && key == threshold && eq_left > 0) {
+          take = true;
+          --eq_left;
+        }
+        if (!take) continue;
+        p.idx.push_back(static_cast<int32_t>(j));
+        p.val.push_back(r);
+        if (s > T(0)) mn = std::min(mn, s);
+        ++n;
+      }
+      p.counts[b - r0] = n;
+    }
+    min_pos[c] = mn;
+  });
+  assemble(parts, batch, dict, out);
+  CT_CHECK(out.nnz() == keep, "batch_topk kept the wrong number of entries");
+  T mn = std::numeric_limits<T>::infinity();
+  for (T m : min_pos) mn = std::min(mn, m);
+  return std::isinf(mn) ? T(0) : mn;
+}
+
+namespace {
+
+// Top `k` of (score, index) candidates by score descending, index ascending; written to `p` in
+// index order.
+template <typename T>
+void emit_top(std::vector<std::pair<T, int32_t>>& cand, std::vector<T>& vals, int64_t k,
+              ChunkOut<T>& p, int64_t row_in_chunk) {
+  const int64_t take = std::min<int64_t>(k, static_cast<int64_t>(cand.size()));
+  auto better = [](const std::pair<T, int32_t>& a, const std::pair<T, int32_t>& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
+  if (take < static_cast<int64_t>(cand.size()))
+    std::nth_element(cand.begin(), cand.begin() + take, cand.end(), better);
+  std::sort(cand.begin(), cand.begin() + take,
+            [](const auto& a, const auto& b) { return a.second < b.second; });
+  for (int64_t i = 0; i < take; ++i) {
+    p.idx.push_back(cand[i].second);
+    p.val.push_back(vals[cand[i].second]);
+  }
+  p.counts[row_in_chunk] = take;
+}
+
+}  // namespace
+
+template <typename T>
+void row_topk(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t dict, int64_t k,
+              SparseCode<T>& out, const ExecContext& ctx) {
+  const int64_t chunks = chunk_count(ctx, batch);
+  std::vector<ChunkOut<T>> parts(chunks);
+  for_row_chunks(ctx, chunks, batch, [&](int64_t c, int64_t r0, int64_t r1) {
+    auto& p = parts[c];
+    p.counts.assign(r1 - r0, 0);
+    std::vector<std::pair<T, int32_t>> cand(dict);
+    std::vector<T> vals(dict);
+    for (int64_t b = r0; b < r1; ++b) {
+      for (int64_t j = 0; j < dict; ++j) {
+        vals[j] = relu(acts[b * dict + j] + b_enc[j]);
+        const T s = vals[j] * w[j];
+        cand[j] = {s > T(0) ? s : T(0), static_cast<int32_t>(j)};
+      }
+      emit_top(cand, vals, k, p, b - r0);
+      cand.resize(dict);
+    }
+  });
+  assemble(parts, batch, dict, out);
+}
+
+template <typename T>
+void masked_row_topk(const T* acts, const T* b_enc, const T* w, const uint8_t* mask, int64_t batch,
+                     int64_t dict, int64_t k, SparseCode<T>& out, const ExecContext& ctx) {
+  std::vector<int32_t> allowed;
+  for (int64_t j = 0; j < dict; ++j)
+    if (mask[j]) allowed.push_back(static_cast<int32_t>(j));
+  const int64_t chunks = chunk_count(ctx, batch);
+  std::vector<ChunkOut<T>> parts(chunks);
+  for_row_chunks(ctx, chunks, batch, [&](int64_t c, int64_t r0, int64_t r1) {
+    auto& p = parts[c];
+    p.counts.assign(r1 - r0, 0);
+    std::vector<std::pair<T, int32_t>> cand;
+    std::vector<T> vals(dict);
+    for (int64_t b = r0; b < r1; ++b) {
+      cand.clear();
+      for (int32_t j : allowed) {
+        vals[j] = relu(acts[b * dict + j] + b_enc[j]);
+        if (vals[j] > T(0)) cand.push_back({vals[j] * w[j], j});
+      }
+      emit_top(cand, vals, k, p, b - r0);
+    }
+  });
+  assemble(parts, batch, dict, out);
+}
+
+template <typename T>
+void filter_code(const T* acts, const T* b_enc, const T* w, T cutoff, int64_t batch, int64_t dict,
+                 SparseCode<T>& out, const ExecContext& ctx) {
+  const int64_t chunks = chunk_count(ctx, batch);
+  std::vector<ChunkOut<T>> parts(chunks);
+  for_row_chunks(ctx, chunks, batch, [&](int64_t c, int64_t r0, int64_t r1) {
+    auto& p = parts[c];
+    p.counts.assign(r1 - r0, 0);
+    for (int64_t b = r0; b < r1; ++b) {
+      int64_t n = 0;
+      for (int64_t j = 0; j < dict; ++j) {
+        const T r = relu(acts[b * dict + j] + b_enc[j]);
+        const T s = w ? r * w[j] : r;
+        if (!(s > cutoff)) continue;
+        p.idx.push_back(static_cast<int32_t>(j));
+        p.val.push_back(r);
+        ++n;
+      }
+      p.counts[b - r0] = n;
+    }
+  });
+  assemble(parts, batch, dict, out);
+}
+
+namespace {
+
+inline void axpy_any(const cpu::VecOps& ops, float a, const float* x, float* y, int64_t n) {
+  ops.axpy(a, x, y, n);
+}
+inline void axpy_any(const cpu::VecOps&, double a, const double* x, double* y, int64_t n) {
+  cpu::axpy(a, x, y, n);
+}
+inline float dot_any(const cpu::VecOps& ops, const float* a, const float* b, int64_t n) {
+  return ops.dot(a, b, n);
+}
+inline double dot_any(const cpu::VecOps&, const double* a, const double* b, int64_t n) {
+  return cpu::dot(a, b, n);
+}
+
+}  // namespace
+
+template <typename T>
+void decode(const SparseCode<T>& code, const T* dec, const T* bias, int64_t dim, T* out,
+            const ExecContext& ctx) {
+  const auto& ops = cpu::vec_ops();
+  ctx.parallel_for(code.rows, [&](int64_t r0, int64_t r1) {
+    for (int64_t b = r0; b < r1; ++b) {
+      T* o = out + b * dim;
+      if (bias) std::copy(bias, bias + dim, o);
+      else std::fill(o, o + dim, T(0));
+      for (int64_t e = code.row_ptr[b]; e < code.row_ptr[b + 1]; ++e)
+        axpy_any(ops, code.val[e], dec + static_cast<int64_t>(code.idx[e]) * dim, o, dim);
+    }
+  });
+}
+
+template <typename T>
+void entry_dots(const SparseCode<T>& code, const T* dec, const T* g, int64_t dim, T* out,
+                const ExecContext& ctx) {
+  const auto& ops = cpu::vec_ops();
+  ctx.parallel_for(code.rows, [&](int64_t r0, int64_t r1) {
+    for (int64_t b = r0; b < r1; ++b)
+      for (int64_t e = code.row_ptr[b]; e < code.row_ptr[b + 1]; ++e)
+        out[e] = dot_any(ops, dec + static_cast<int64_t>(code.idx[e]) * dim, g + b * dim, dim);
+  });
+}
+
+template <typename T>
+void latent_index(const SparseCode<T>& code, LatentIndex& out) {
+  const int64_t dict = code.cols, nnz = code.nnz();
+  out.col_ptr.assign(dict + 1, 0);
+  for (int32_t j : code.idx) ++out.col_ptr[j + 1];
+  for (int64_t j = 0; j < dict; ++j) out.col_ptr[j + 1] += out.col_ptr[j];
+  out.pos.resize(nnz);
+  out.row.resize(nnz);
+  std::vector<int64_t> next(out.col_ptr.begin(), out.col_ptr.end() - 1);
+  for (int64_t b = 0; b < code.rows; ++b)
+    for (int64_t e = code.row_ptr[b]; e < code.row_ptr[b + 1]; ++e) {
+      const int64_t at = next[code.idx[e]]++;
+      out.pos[at] = e;
+      out.row[at] = static_cast<int32_t>(b);
+    }
+}
+
+template <typename T>
+void scatter_rows(const LatentIndex& index, const T* coef, const T* src, int64_t dim, int64_t dict,
+                  T* out, bool overwrite, const ExecContext& ctx) {
+  const auto& ops = cpu::vec_ops();
+  ctx.parallel_for(dict, [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      T* o = out + j * dim;
+      if (overwrite) std::fill(o, o + dim, T(0));
+      for (int64_t a = index.col_ptr[j]; a < index.col_ptr[j + 1]; ++a)
+        axpy_any(ops, coef[index.pos[a]], src + static_cast<int64_t>(index.row[a]) * dim, o, dim);
+    }
+  });
+}
+
+template <typename T>
+void scatter_sum(const LatentIndex& index, const T* coef, int64_t dict, T* out, bool overwrite) {
+  for (int64_t j = 0; j < dict; ++j) {
+    T s = overwrite ? T(0) : out[j];
+    for (int64_t a = index.col_ptr[j]; a < index.col_ptr[j + 1]; ++a) s += coef[index.pos[a]];
+    out[j] = s;
+  }
+}
+
+#define CT_SPARSE_INSTANTIATE(T)                                                                  \
+  template T batch_topk<T>(const T*, const T*, const T*, int64_t, int64_t, int64_t,               \
+                           SparseCode<T>&, const ExecContext&);                                   \
+  template void row_topk<T>(const T*, const T*, const T*, int64_t, int64_t, int64_t,              \
+                            SparseCode<T>&, const ExecContext&);                                  \
+  template void masked_row_topk<T>(const T*, const T*, const T*, const uint8_t*, int64_t,         \
+                                   int64_t, int64_t, SparseCode<T>&, const ExecContext&);         \
+  template void filter_code<T>(const T*, const T*, const T*, T, int64_t, int64_t,                 \
+                               SparseCode<T>&, const ExecContext&);                               \
+  template void decode<T>(const SparseCode<T>&, const T*, const T*, int64_t, T*,                  \
+                          const ExecContext&);                                                    \
+  template void entry_dots<T>(const SparseCode<T>&, const T*, const T*, int64_t, T*,              \
+                              const ExecContext&);                                                \
+  template void latent_index<T>(const SparseCode<T>&, LatentIndex&);                              \
+  template void scatter_rows<T>(const LatentIndex&, const T*, const T*, int64_t, int64_t, T*,     \
+                                bool, const ExecContext&);                                        \
+  template void scatter_sum<T>(const LatentIndex&, const T*, int64_t, T*, bool);
+
+CT_SPARSE_INSTANTIATE(float)
+CT_SPARSE_INSTANTIATE(double)
+#undef CT_SPARSE_INSTANTIATE
+
+}  // namespace ct::kernels::sparse
