@@ -6,6 +6,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "io/checkpoint.h"
+#include "models/model_hooks.h"
 #include "report/anatomy_report.h"
 
 namespace ct::cli {
@@ -15,7 +16,10 @@ int run_inspect(int argc, char** argv) {
   const Args args = parse_args(argc, argv, 2, spec);
   const std::filesystem::path model = args.positional[0];
   const io::TensorStore store = io::open_checkpoint(model);
-  const anatomy::Anatomy a = anatomy::describe_model(store, io::model_directory(model));
+  anatomy::Anatomy a = anatomy::describe_model(store, io::model_directory(model));
+  const models::ModelHooks hooks = models::list_model_hooks(model);
+  a.hooks = hooks.names;
+  if (!hooks.note.empty()) a.notes.push_back("hooks: " + hooks.note);
   if (args.json) {
     std::cout << report::anatomy_to_json(a).dump(2) << '\n';
   } else {

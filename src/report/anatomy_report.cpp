@@ -6,6 +6,8 @@
 #include <sstream>
 #include <vector>
 
+#include "models/hooks.h"
+
 namespace ct::report {
 using nlohmann::ordered_json;
 
@@ -88,7 +90,11 @@ std::vector<std::string> anatomy_lines(const anatomy::Anatomy& a) {
 std::string anatomy_text(const anatomy::Anatomy& a) {
   std::ostringstream out;
   for (const auto& l : anatomy_lines(a)) out << l << '\n';
-  if (a.hooks.empty()) out << "hooks: none yet (the native engine does not run this family)\n";
+  if (a.hooks.empty()) {
+    out << "hooks: none (the native engine does not run this family yet)\n";
+  } else {
+    out << "hooks (" << a.hooks.size() << "): " << models::summarise_hook_names(a.hooks) << "\n";
+  }
   return out.str();
 }
 
