@@ -22,6 +22,8 @@ Weight lineage built in on purpose (for the lineage feature):
 - llava_hf_sharded_bf16 == llava_hf cast to bf16.
 - llava_original    == llava_hf's projector + language model (first 320 rows) cast to f16.
 - mplug_finetuned   == mplug_pretrained + small noise (a "fine-tune"), pretrained-only keys dropped.
+- mplug_* text_encoder layers 0..1 == bert layers 0..1 + small noise (mPLUG starts from BERT);
+  every other mPLUG tensor is as generated from its own seed.
 - llava_hf_newkeys and bert are independent.
 """
 
@@ -299,6 +301,24 @@ def mplug_pretrained_state(seed):
     sd["text_queue"] = g.normal((e, 8), 0.25)
     sd["queue_ptr"] = np.zeros((1,), dtype=np.int64)
     return sd
+
+
+def graft_bert_layers(pre, bert_sd, seed):
+    """mPLUG's text encoder layers 0..text_layers-1 := bert's layers + small noise (in place)."""
+    g = Gen(seed)
+    for i in range(MPLUG_B["text_layers"]):
+        src = f"bert.encoder.layer.{i}."
+        for k, v in bert_sd.items():
+            if not k.startswith(src) or isinstance(v, str):
+                continue
+            rest = k[len(src):]
+            if rest.endswith(".gamma"):
+                rest = rest[:-len("gamma")] + "weight"
+            elif rest.endswith(".beta"):
+                rest = rest[:-len("beta")] + "bias"
+            nk = f"text_encoder.bert.encoder.layer.{i}.{rest}"
+            assert nk in pre and pre[nk].shape == v.shape, nk
+            pre[nk] = (v + g.normal(v.shape, 0.01 * float(np.std(v)) + 1e-4)).astype(np.float32)
 
 
 PRETRAIN_ONLY = {"vision_proj", "text_proj", "itm_head", "temp", "image_queue", "text_queue", "queue_ptr"}
@@ -909,7 +929,8 @@ def main():
 
     # --- bert (bert-base-uncased hub style)
     d = fresh_dir(out, "bert")
-    torch_save(os.path.join(d, "pytorch_model.bin"), to_torch_sd(bert_state(3001), "f32"))
+    bert_sd = bert_state(3001)
+    torch_save(os.path.join(d, "pytorch_model.bin"), to_torch_sd(bert_sd, "f32"))
     write_json(os.path.join(d, "config.json"), {
         "architectures": ["BertForMaskedLM"], "attention_probs_dropout_prob": 0.1,
         "gradient_checkpointing": False, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
@@ -925,6 +946,7 @@ def main():
 
     # --- mPLUG pretrained and fine-tuned
     pre = mplug_pretrained_state(4001)
+    graft_bert_layers(pre, bert_sd, 4003)
     fine = mplug_finetuned_state(pre, 4002)
     mvocab = wordpiece_vocab(MPLUG_B["vocab"])
     yaml_text = MPLUG_YAML.format(res=MPLUG_V["res"], width=MPLUG_V["width"])

@@ -16,6 +16,8 @@ constexpr const char* kUsage =
     "commands:\n"
     "  inspect MODEL [--json]   architecture, components, parameter counts, dtypes, config\n"
     "  demo [--out DIR]         the tiny embedded pair, side by side\n"
+    "  trace MODEL_A MODEL_B [MODEL_C ...] [--seed S] [--samples N]\n"
+    "                           lineage tests between every pair: shared weights per component\n"
     "every command accepts --json and --threads N\n";
 
 int dispatch(int argc, char** argv) {
@@ -26,7 +28,8 @@ int dispatch(int argc, char** argv) {
   const std::string command = argv[1];
   if (command == "inspect") return ct::cli::run_inspect(argc, argv);
   if (command == "demo") return ct::cli::run_demo(argc, argv);
-  throw ct::InputError(command, "unknown command; the commands are: inspect, demo (see crosstrace --help)");
+  if (command == "trace") return ct::cli::run_trace(argc, argv);
+  throw ct::InputError(command, "unknown command; the commands are: inspect, demo, trace (see crosstrace --help)");
 }
 
 }  // namespace
