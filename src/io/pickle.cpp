@@ -1,3 +1,5 @@
+// The restricted unpickler (see io/pickle.h): a switch over the allowed opcodes; values live in
+// arenas so that memo sharing and cycles need no ownership and nothing here recurses.
 #include "io/pickle.h"
 
 #include <bit>

@@ -1,3 +1,5 @@
+// ZipArchive implementation (see io/zip_archive.h). All reads go through rd16/32/64 after a
+// fits() bounds check; sizes and offsets are uint64 and compared without overflowing additions.
 #include "io/zip_archive.h"
 
 #include <zlib.h>

@@ -243,3 +243,15 @@ TEST(Pickle, EveryTruncationOfARealPickleThrows) {
     EXPECT_THROW(ct::io::check_pickle(std::as_bytes(std::span(full.data(), n)), "p.pkl"), ct::InputError) << n;
   }
 }
+
+TEST(Pickle, TorchSizeIsItsTupleAndBinUnicode8Reads) {
+  std::string key8 = "\x8d";
+  for (int k = 0; k < 8; ++k) key8 += static_cast<char>(k == 0 ? 4 : 0);
+  const std::string p = kProto2 + "}" + key8 + "size" + "ctorch\nSize\n" + int1(2) + int1(3) + "\x86\x85R" + "s.";
+  const PickleResult r = run(p);
+  const auto& d = r.dict(r.root);
+  ASSERT_EQ(d.entries.size(), 1u);
+  EXPECT_EQ(r.text(d.entries[0].key), "size");
+  ASSERT_EQ(d.entries[0].value.kind, Kind::kTuple);
+  EXPECT_EQ(r.seq(d.entries[0].value)[1].i, 3);
+}
