@@ -3,6 +3,7 @@
 // malformed and malicious files must throw a one-line InputError naming the file, and no payload
 // may ever run (the marker files it would create must not appear).
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <bit>
@@ -26,7 +27,8 @@ using ct::io::DType;
 
 namespace {
 
-const fs::path kOut = fs::path(CROSSTRACE_TEST_TMP) / "torch_files";
+// One directory per process: ctest runs each test case as its own process, in parallel.
+const fs::path kOut = fs::path(CROSSTRACE_TEST_TMP) / "torch_files" / std::to_string(::getpid());
 
 // Runs the generator once per test binary run.
 const nlohmann::json& manifest() {
@@ -184,7 +186,7 @@ TEST(TorchCheckpoint, EvilPayloadsNeverRun) {
 // marker. This guards the test above against payloads that could never have fired.
 TEST(TorchCheckpoint, EvilPayloadWouldRunUnderRealPickle) {
   ASSERT_FALSE(manifest().is_null());
-  const fs::path scratch = fs::path(CROSSTRACE_TEST_TMP) / "torch_real_pickle";
+  const fs::path scratch = kOut / "real_pickle";
   fs::create_directories(scratch);
   const fs::path evil = kOut / "bad" / "evil_os_system.pth";
   const fs::path marker = kOut / "markers" / "evil_os_system.pth.marker";
@@ -211,7 +213,7 @@ TEST(TorchCheckpoint, CliRejectsBadFilesWithStatus2) {
   if (!fs::exists(CROSSTRACE_BINARY)) GTEST_SKIP() << "no crosstrace binary at " << CROSSTRACE_BINARY;
   const auto& m = manifest();
   ASSERT_FALSE(m.is_null());
-  const fs::path err = fs::path(CROSSTRACE_TEST_TMP) / "torch_cli_stderr.txt";
+  const fs::path err = kOut / "cli_stderr.txt";
   for (const auto& file : m["bad"]) {
     const std::string path = file["file"];
     SCOPED_TRACE(path);
