@@ -4,15 +4,18 @@
 //
 // Work is split statically (parallel_for hands thread t the t-th contiguous chunk), so results do
 // not depend on scheduling. Exceptions thrown by a worker are caught and rethrown on the calling
-// thread (the first one by chunk index), so none escapes a worker.
+// thread (the first one by chunk index), so none escapes a worker. The worker threads are started
+// on the first parallel_for and kept (a pool), so a parallel loop costs a wake-up, not a spawn.
+// A parallel_for called from inside a worker runs serially on that worker (no nested pools).
 //
-// Thread-safety: an ExecContext is used by one caller at a time; the progress sink is called from
-// the calling thread only.
+// Thread-safety: an ExecContext is used by one caller at a time (concurrent parallel_for calls are
+// serialised); the progress sink is called from the calling thread only.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 namespace ct {
@@ -48,10 +51,15 @@ class NullProgress : public ProgressSink {
   void end() override {}
 };
 
+class ThreadPool;
+
 class ExecContext {
  public:
   // threads <= 0 means "all hardware threads".
   explicit ExecContext(int threads = 0, uint64_t seed = 0, ProgressSink* progress = nullptr);
+  ~ExecContext();
+  ExecContext(const ExecContext&) = delete;
+  ExecContext& operator=(const ExecContext&) = delete;
 
   int threads() const { return threads_; }
   uint64_t seed() const { return seed_; }
@@ -66,6 +74,7 @@ class ExecContext {
   uint64_t seed_;
   ProgressSink* progress_;
   NullProgress null_progress_;
+  std::unique_ptr<ThreadPool> pool_;  // started on first use
 };
 
 }  // namespace ct
