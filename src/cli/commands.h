@@ -7,5 +7,7 @@ namespace ct::cli {
 int run_inspect(int argc, char** argv);  // crosstrace inspect MODEL [--json]
 int run_demo(int argc, char** argv);     // crosstrace demo [--out DIR]
 int run_trace(int argc, char** argv);    // crosstrace trace MODEL_A MODEL_B [MODEL_C ...]
+int run_run(int argc, char** argv);      // crosstrace run MODEL --image IMG --prompt TEXT
+int run_harvest(int argc, char** argv);  // crosstrace harvest MODEL --hooks ... --out FILE.safetensors
 
 }  // namespace ct::cli

@@ -18,6 +18,12 @@ constexpr const char* kUsage =
     "  demo [--out DIR]         the tiny embedded pair, side by side\n"
     "  trace MODEL_A MODEL_B [MODEL_C ...] [--seed S] [--samples N]\n"
     "                           lineage tests between every pair: shared weights per component\n"
+    "  run MODEL --image IMG --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-p P]\n"
+    "      [--seed S] [--task vqa|caption] [--vision-tower DIR] [--raw-prompt]\n"
+    "                           generate the model's answer (LLaVA-1.5 chat; --prompt is the question,\n"
+    "                           or with --raw-prompt the whole prompt with exactly one <image>)\n"
+    "  harvest MODEL --hooks H1,H2,...|all --image IMG --prompt TEXT --out FILE.safetensors\n"
+    "                           capture hook points of one forward pass into a safetensors file\n"
     "every command accepts --json and --threads N\n";
 
 int dispatch(int argc, char** argv) {
@@ -29,7 +35,9 @@ int dispatch(int argc, char** argv) {
   if (command == "inspect") return ct::cli::run_inspect(argc, argv);
   if (command == "demo") return ct::cli::run_demo(argc, argv);
   if (command == "trace") return ct::cli::run_trace(argc, argv);
-  throw ct::InputError(command, "unknown command; the commands are: inspect, demo, trace (see crosstrace --help)");
+  if (command == "run") return ct::cli::run_run(argc, argv);
+  if (command == "harvest") return ct::cli::run_harvest(argc, argv);
+  throw ct::InputError(command, "unknown command; the commands are: inspect, demo, trace, run, harvest (see crosstrace --help)");
 }
 
 }  // namespace
