@@ -15,6 +15,10 @@ It writes OUT/<fixture>.safetensors holding, as float32 unless noted:
 - generated (I64): greedy token ids, max 8 new tokens, stopping at (and keeping) EOS 2, computed by
   re-running the whole sequence each step (no KV cache), so the C++ cache is checked independently.
 
+Library use (tests/python/test_run_llava.py): llava(sd, cfg, pixels, ids, max_new, eos) runs any
+llava-hf state dict on given pixels and ids; llava_original_as_hf(dir, tower_dir) maps an original
+(liuhaotian) checkpoint plus its separate CLIP tower onto those keys and that config.
+
 Deliberate independence from the C++ code: the patch embedding is a conv2d, attention uses explicit
 masks and repeat_interleave for grouped-query heads, RoPE uses the cos/sin table HF builds, and the
 LLaVA feature layer is picked by Python negative indexing of the full hidden-state list.
@@ -200,13 +204,13 @@ def llama(sd, p, head, c, x, hooks):
     return logits
 
 
-def greedy(embed_fn, forward_fn, prompt_x):
+def greedy(embed_fn, forward_fn, prompt_x, max_new=MAX_NEW_TOKENS, eos=(EOS,)):
     """Greedy decoding without a cache: the whole sequence is re-run each step."""
     out, x = [], prompt_x
-    for _ in range(MAX_NEW_TOKENS):
+    for _ in range(max_new):
         tok = int(torch.argmax(forward_fn(x)[-1]))
         out.append(tok)
-        if tok == EOS:
+        if tok in eos or len(out) == max_new:
             break
         x = torch.cat([x, embed_fn(tok)[None]], 0)
     return out
@@ -243,11 +247,60 @@ def run_llama(d):
 
 def run_llava(d):
     cfg = json.load(open(os.path.join(d, "config.json")))
-    vc, tc = clip_defaults(cfg["vision_config"]), llama_defaults(cfg["text_config"])
     sd = {new_to_old_llava_key(k): v for k, v in read_model(d).items()}
+    pixels = seeded_pixels(clip_defaults(cfg["vision_config"])["image_size"])
+    ids = LLAVA_TEXT_BEFORE + [cfg.get("image_token_index", 32000)] + LLAVA_TEXT_AFTER
+    hooks, gen, _ = llava(sd, cfg, pixels, ids)
+    return hooks, pixels, ids, gen
+
+
+def read_torch_model(d):
+    """pytorch_model.bin, or the shards listed by pytorch_model.bin.index.json, as float32."""
+    idx = os.path.join(d, "pytorch_model.bin.index.json")
+    files = ["pytorch_model.bin"]
+    if os.path.exists(idx):
+        with open(idx) as f:
+            files = sorted(set(json.load(f)["weight_map"].values()))
+    sd = {}
+    for fn in files:
+        sd.update(torch.load(os.path.join(d, fn), map_location="cpu"))
+    return {k: v.float() for k, v in sd.items()}
+
+
+def llava_original_as_hf(d, tower):
+    """An original (liuhaotian) LLaVA directory plus its CLIP tower directory, renamed to the llava-hf
+    keys and config of run_llava by the spec's mapping table (vlm-architectures.md 3.2)."""
+    cfg = json.load(open(os.path.join(d, "config.json")))
+    sd = {}
+    for k, v in read_torch_model(d).items():
+        if k.endswith("rotary_emb.inv_freq"):
+            continue
+        if k.startswith("model.mm_projector.0."):
+            sd["multi_modal_projector.linear_1." + k.split(".")[-1]] = v
+        elif k.startswith("model.mm_projector.2."):
+            sd["multi_modal_projector.linear_2." + k.split(".")[-1]] = v
+        elif k.startswith("model."):
+            sd["language_model." + k] = v
+        elif k == "lm_head.weight":
+            sd["language_model.lm_head.weight"] = v
+    tcfg = json.load(open(os.path.join(tower, "config.json")))
+    vision = tcfg["vision_config"] if tcfg.get("model_type") == "clip" else tcfg
+    for k, v in read_model(tower).items():
+        if k.startswith("vision_model."):
+            sd["vision_tower." + k] = v
+    text = {k: cfg[k] for k in llama_defaults({}) if k in cfg}
+    hf = {"vision_config": vision, "text_config": text, "image_token_index": -200,
+          "vision_feature_layer": cfg.get("mm_vision_select_layer", -2),
+          "vision_feature_select_strategy": "default" if cfg.get("mm_vision_select_feature", "patch") == "patch" else "full"}
+    return sd, hf
+
+
+def llava(sd, cfg, pixels, ids, max_new=MAX_NEW_TOKENS, eos=(EOS,)):
+    """llava-hf keys (old spelling) and config; ids hold one image id. Returns the hooks, the greedy
+    tokens and the expanded ids (the image id once per image row)."""
+    vc, tc = clip_defaults(cfg["vision_config"]), llama_defaults(cfg["text_config"])
     img = cfg.get("image_token_index", 32000)
     layer = cfg.get("vision_feature_layer", -2)
-    pixels = seeded_pixels(vc["image_size"])
     hooks = {}
     L = vc["num_hidden_layers"]
     n_run = layer if layer >= 0 else L + 1 + layer
@@ -259,16 +312,16 @@ def run_llava(d):
     proj = F.linear(F.gelu(F.linear(feats, sd[mp + "linear_1.weight"], sd[mp + "linear_1.bias"])),
                     sd[mp + "linear_2.weight"], sd[mp + "linear_2.bias"])
     hooks["projector.output"] = proj
-    ids = LLAVA_TEXT_BEFORE + [img] + LLAVA_TEXT_AFTER
-    expanded = LLAVA_TEXT_BEFORE + [img] * proj.shape[0] + LLAVA_TEXT_AFTER
+    at = ids.index(img)
+    expanded = ids[:at] + [img] * proj.shape[0] + ids[at + 1:]
     emb = sd["language_model.model.embed_tokens.weight"]
     e = torch.tensor(expanded)
-    x = emb[e.clamp(max=emb.shape[0] - 1)].clone()
+    x = emb[e.clamp(min=0, max=emb.shape[0] - 1)].clone()
     x[e == img] = proj                                           # in order, as HF masked_scatter
     p, head = "language_model.model.", "language_model.lm_head.weight"
     llama(sd, p, head, tc, x, hooks)
-    gen = greedy(lambda t: emb[t], lambda y: llama(sd, p, head, tc, y, {}), x)
-    return hooks, pixels, ids, gen
+    gen = greedy(lambda t: emb[t], lambda y: llama(sd, p, head, tc, y, {}), x, max_new, eos)
+    return hooks, gen, expanded
 
 
 RUNNERS = {"clip_vision": run_clip, "llama": run_llama, "llava_hf": run_llava, "llava_hf_newkeys": run_llava,
