@@ -205,8 +205,7 @@ int main(int argc, char** argv) {
   }
 
   if (torch) {
-    const std::filesystem::path script =
-        std::filesystem::path(__FILE__).parent_path().parent_path() / "tools" / "mplug_bench_torch.py";
+    const std::filesystem::path script = std::filesystem::path(CROSSTRACE_SOURCE_DIR) / "tools" / "mplug_bench_torch.py";
     const std::string cmd = "/usr/bin/python3 " + script.string() + " --threads " + std::to_string(threads) + " --steps " + std::to_string(steps) + " 2>&1";
     std::printf("PyTorch baseline (%s):\n", cmd.c_str());
     std::fflush(stdout);
