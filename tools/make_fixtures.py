@@ -62,6 +62,13 @@ MPLUG_V = dict(width=48, layers=2, heads=4, patch=4, res=16, embed=20)
 MPLUG_T = dict(width=16, layers=1, heads=2, vocab=50, context=8)  # unused CLIP text tower
 MPLUG_B = dict(hidden=32, heads=4, ffn=37, vocab=130, max_pos=40, type_vocab=2,
                text_layers=2, fusion_modules=6, fusion_layers=3, stride=2, dec_layers=2)
+# mplug_large: mPLUG-large-like schedule (stride == fusion_layers: no connected layer), and a
+# config.yaml image_res (24) above the checkpoint's positional grid (16 / 4 = 4), so the table is
+# resized bilinearly at load, as when a pretrained checkpoint runs at the task resolution.
+MPLUG_B_LARGE = dict(MPLUG_B, stride=3)
+MPLUG_LARGE_RES = 24
+# mplug_base: vision width == BERT hidden (like mPLUG-base's 768 == 768), so no visn_fc.
+MPLUG_V_BASE = dict(MPLUG_V, width=32)
 
 CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073]
 CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
@@ -243,10 +250,10 @@ def openai_resblock(g, sd, p, w):
     put_linear(sd, g, f"{p}.mlp.c_proj", w, 4 * w)
 
 
-def mplug_pretrained_state(seed):
+def mplug_pretrained_state(seed, V=None, B=None):
     """mPLUG state dict in the PRETRAINED spelling (text_encoder.bert.*, fusion_encoder.fusion.*)."""
     g = Gen(seed)
-    V, T, B = MPLUG_V, MPLUG_T, MPLUG_B
+    V, T, B = V or MPLUG_V, MPLUG_T, B or MPLUG_B
     w, h = V["width"], B["hidden"]
     n_tok = (V["res"] // V["patch"]) ** 2 + 1
     sd = collections.OrderedDict()
@@ -268,8 +275,9 @@ def mplug_pretrained_state(seed):
         openai_resblock(g, sd, f"visual_encoder.transformer.resblocks.{i}", T["width"])
     put_ln(sd, g, "visual_encoder.ln_final", T["width"])
     # large-style visual projection into the BERT width (vision width != BERT hidden)
-    put_linear(sd, g, "visn_fc", h, w)
-    put_ln(sd, g, "visn_layer_norm", h)
+    if w != h:
+        put_linear(sd, g, "visn_fc", h, w)
+        put_ln(sd, g, "visn_layer_norm", h)
     # text encoder (BertModel, no pooler, no cross-attention)
     bert_embeddings(g, sd, "text_encoder.bert.embeddings", B, position_ids=True)
     for i in range(B["text_layers"]):
@@ -720,8 +728,8 @@ def llama_config(vocab):
     }
 
 
-def mplug_bert_config():
-    B = MPLUG_B
+def mplug_bert_config(B=None):
+    B = B or MPLUG_B
     return {
         "architectures": ["BertForMaskedLM"],
         "attention_probs_dropout_prob": 0.1,
@@ -757,6 +765,7 @@ bert_config: 'config_bert.json'
 
 image_res: {res}
 vision_width: {width}
+vision_heads: {heads}  # crosstrace extension for tiny models (released configs: vision_width / 64)
 use_checkpoint: true
 clip_name: "tiny"
 batch_size_train: 2
@@ -949,7 +958,7 @@ def main():
     graft_bert_layers(pre, bert_sd, 4003)
     fine = mplug_finetuned_state(pre, 4002)
     mvocab = wordpiece_vocab(MPLUG_B["vocab"])
-    yaml_text = MPLUG_YAML.format(res=MPLUG_V["res"], width=MPLUG_V["width"])
+    yaml_text = MPLUG_YAML.format(res=MPLUG_V["res"], width=MPLUG_V["width"], heads=MPLUG_V["heads"])
     for name, sd, key, note in (
             ("mplug_finetuned", fine, "model", "fine-tuned key spelling, state dict under 'model'"),
             ("mplug_pretrained", pre, "module", "pretrained key spelling (text_encoder.bert., "
@@ -958,6 +967,26 @@ def main():
         torch_save(os.path.join(d, "mplug_tiny.pth"), {key: to_torch_sd(sd, "f32")}, archive_name="archive")
         write_json(os.path.join(d, "config_bert.json"), mplug_bert_config(), sort_keys=False)
         write_text(os.path.join(d, "config.yaml"), yaml_text)
+        write_text(os.path.join(d, "vocab.txt"), mvocab)
+        add(name, "mplug", "pytorch-zip", ["mplug_tiny.pth"], "F32", note, checkpoint="mplug_tiny.pth")
+
+    # --- mplug_large (large-like schedule, image_res above the stored grid) and mplug_base (no visn_fc)
+    for name, seed, V, B, res, key, note in (
+            ("mplug_large", 4101, MPLUG_V, MPLUG_B_LARGE, MPLUG_LARGE_RES, "model",
+             "pretrained spelling; stride 3 == fusion_layers 3 (no connected layer, like mPLUG-large); "
+             "config.yaml image_res 24 over a 4x4 positional grid (resized at load)"),
+            ("mplug_base", 4201, MPLUG_V_BASE, MPLUG_B, MPLUG_V["res"], "module",
+             "fine-tuned spelling; vision width == BERT hidden (no visn_fc, like mPLUG-base)")):
+        sd = mplug_pretrained_state(seed, V, B)
+        if name == "mplug_large":
+            # favour [SEP] (102) so that beam search ends early and records [SEP] hypotheses
+            sd["text_decoder.cls.predictions.bias"][102] += 8.0
+        if name == "mplug_base":
+            sd = mplug_finetuned_state(sd, seed + 1)
+        d = fresh_dir(out, name)
+        torch_save(os.path.join(d, "mplug_tiny.pth"), {key: to_torch_sd(sd, "f32")}, archive_name="archive")
+        write_json(os.path.join(d, "config_bert.json"), mplug_bert_config(B), sort_keys=False)
+        write_text(os.path.join(d, "config.yaml"), MPLUG_YAML.format(res=res, width=V["width"], heads=V["heads"]))
         write_text(os.path.join(d, "vocab.txt"), mvocab)
         add(name, "mplug", "pytorch-zip", ["mplug_tiny.pth"], "F32", note, checkpoint="mplug_tiny.pth")
 

@@ -7,6 +7,7 @@
 #include "models/clip_vision.h"
 #include "models/llama.h"
 #include "models/llava.h"
+#include "models/mplug.h"
 
 namespace ct::models {
 namespace fs = std::filesystem;
@@ -31,6 +32,13 @@ ModelHooks list_model_hooks(const fs::path& model, const fs::path& vision_tower)
   ModelHooks h;
   const fs::path dir = io::model_directory(model);
   const fs::path cfg_path = dir / "config.json";
+  if (!fs::exists(cfg_path) && fs::exists(dir / "config.yaml")) {
+    // mPLUG ships config.yaml + a BERT JSON; its vision sizes are read off the checkpoint's shapes.
+    h.family = "mplug";
+    const io::TensorStore store = io::open_checkpoint(model);
+    h.names = mplug_hook_names(read_mplug_config(model, store));
+    return h;
+  }
   if (!fs::exists(cfg_path)) {
     h.note = "no config.json next to the checkpoint";
     return h;

@@ -2,7 +2,10 @@
 // read, so `inspect` can list them cheaply. The lists are exactly what the forward passes emit
 // (clip_vision_hook_names, llama_hook_names, llava_hook_names), in emission order.
 //
-// Families: llava (llava-hf, and the original layout when its vision tower directory is found at
+// mPLUG (a directory with config.yaml and no config.json) is the exception: its vision tower's
+// sizes exist only as tensor shapes, so the checkpoint's index is read (not its weights).
+//
+// Families: mplug, llava (llava-hf, and the original layout when its vision tower directory is found at
 // mm_vision_tower or given), llama, clip_vision / clip (CLIPVisionModel, CLIPModel). Any other
 // model yields an empty list and a note saying why.
 //
@@ -17,7 +20,7 @@
 namespace ct::models {
 
 struct ModelHooks {
-  std::string family;               // "llava", "llama", "clip_vision", or "" when unknown
+  std::string family;               // "mplug", "llava", "llama", "clip_vision", or "" when unknown
   std::vector<std::string> names;   // in emission order
   std::string note;                 // why the list is empty or partial ("" when complete)
 };
