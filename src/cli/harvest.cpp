@@ -87,7 +87,9 @@ int run_harvest(int argc, char** argv) {
   nlohmann::ordered_json shapes = nlohmann::ordered_json::object();
   for (const auto& name : names) {
     const auto it = recorder.tensors.find(name);
-    CT_CHECK(it != recorder.tensors.end(), "an offered hook was not emitted: " + name);
+    if (it == recorder.tensors.end()) {
+      throw InputError("--hooks", "'" + name + "' is not emitted for this input (e.g. mPLUG's text.* and fusion.* hooks need --task vqa)");
+    }
     const auto& t = it->second;
     tensors.push_back({name, io::DType::kF32, {t.rows, t.cols}, std::as_bytes(std::span(t.data))});
     shapes[name] = {t.rows, t.cols};

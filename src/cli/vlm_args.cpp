@@ -29,7 +29,7 @@ models::VlmOpenOptions vlm_open_options_from_args(const Args& args) {
 
 models::GenerationOptions generation_options_from_args(const Args& args) {
   models::GenerationOptions g;
-  g.max_new_tokens = 128;
+  g.max_new_tokens = 0;  // the family's default unless given
   if (args.options.count("--max-new-tokens")) {
     const int64_t n = parse_int_option("--max-new-tokens", args.get("--max-new-tokens"));
     if (n < 1 || n > 1000000) {

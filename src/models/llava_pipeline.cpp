@@ -75,6 +75,7 @@ class LlavaPipeline final : public VlmPipeline {
     in.ids = expand_image_tokens(model_, tokenize(in.prompt_text));
     in.pixels = preprocess(request.image);
     in.image_size = model_.config.vision.image_size;
+    in.task = request.task.empty() ? "vqa" : request.task;
     return in;
   }
 
@@ -82,6 +83,7 @@ class LlavaPipeline final : public VlmPipeline {
                      const Hooks& hooks) const override {
     validate_generation_options(opt);
     GenerationOptions o = opt;
+    if (o.max_new_tokens == 0) o.max_new_tokens = kLlavaDefaultMaxNewTokens;
     o.eos_ids = eos_;
     VlmAnswer a;
     a.token_ids = llava_generate(model_, input.ids, input.pixels, o, ctx, hooks);

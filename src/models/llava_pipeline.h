@@ -32,6 +32,9 @@
 
 namespace ct::models {
 
+// LLaVA's evaluation loader default when --max-new-tokens is not given.
+inline constexpr int kLlavaDefaultMaxNewTokens = 128;
+
 inline constexpr std::string_view kLlavaCaptionQuestion = "Provide a one-sentence caption for the provided image.";
 
 std::unique_ptr<VlmPipeline> open_llava_pipeline(const std::filesystem::path& model, const VlmOpenOptions& opt);

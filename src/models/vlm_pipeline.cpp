@@ -8,6 +8,7 @@
 #include "io/hf_config.h"
 #include "io/json_file.h"
 #include "models/llava_pipeline.h"
+#include "models/mplug_pipeline.h"
 
 namespace ct::models {
 namespace fs = std::filesystem;
@@ -50,11 +51,14 @@ std::unique_ptr<VlmPipeline> open_vlm_pipeline(const fs::path& model, const VlmO
   if (family == "llava") return open_llava_pipeline(model, opt);
   // Extension point: one branch per family, each implemented in its own <family>_pipeline.cpp.
   CT_CHECK(family == "mplug", "detect_vlm_family returned an unhandled family " + family);
-  throw InputError(model.string(), "mPLUG generation is not available in this build yet");
+  if (!opt.vision_tower.empty()) {
+    throw InputError("--vision-tower", "applies to original-layout LLaVA only; mPLUG carries its own vision encoder");
+  }
+  return open_mplug_pipeline(model);
 }
 
 void validate_generation_options(const GenerationOptions& opt) {
-  if (opt.max_new_tokens < 1) {
+  if (opt.max_new_tokens < 0) {
     throw InputError("--max-new-tokens", "must be at least 1, found " + std::to_string(opt.max_new_tokens));
   }
   if (!std::isfinite(opt.temperature) || opt.temperature < 0.0f) {

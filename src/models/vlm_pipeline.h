@@ -48,6 +48,7 @@ struct VlmInput {
                                 // once per image token)
   std::vector<float> pixels;    // [3, S, S] normalised, as the vision tower takes it
   int image_size = 0;           // S
+  std::string task;             // "vqa" or "caption" (the request's, or the family's default)
 };
 
 struct VlmAnswer {
@@ -82,7 +83,8 @@ std::string detect_vlm_family(const std::filesystem::path& model);
 // Loads the model behind `model` (a directory or checkpoint file) for generation.
 std::unique_ptr<VlmPipeline> open_vlm_pipeline(const std::filesystem::path& model, const VlmOpenOptions& opt = {});
 
-// Shared argument checks: max_new_tokens >= 1, temperature >= 0 and finite, top_p in (0, 1].
+// Shared argument checks: max_new_tokens >= 0 (0: the family's default length: LLaVA 128,
+// mPLUG 10 for VQA and 25 for captions), temperature >= 0 and finite, top_p in (0, 1].
 void validate_generation_options(const GenerationOptions& opt);
 
 }  // namespace ct::models
