@@ -7,5 +7,6 @@ namespace ct::cli {
 int run_inspect(int argc, char** argv);  // crosstrace inspect MODEL [--json]
 int run_demo(int argc, char** argv);     // crosstrace demo [--out DIR]
 int run_trace(int argc, char** argv);    // crosstrace trace MODEL_A MODEL_B [MODEL_C ...]
+int run_compare(int argc, char** argv);  // crosstrace compare MODEL_A MODEL_B [--data DIR] --out REPORT_DIR
 
 }  // namespace ct::cli

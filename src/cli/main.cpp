@@ -15,9 +15,11 @@ constexpr const char* kUsage =
     "usage: crosstrace <command> [options]\n"
     "commands:\n"
     "  inspect MODEL [--json]   architecture, components, parameter counts, dtypes, config\n"
-    "  demo [--out DIR]         the tiny embedded pair, side by side\n"
+    "  demo [--out DIR]         compare on the tiny embedded pair and generated images; writes a report\n"
     "  trace MODEL_A MODEL_B [MODEL_C ...] [--seed S] [--samples N]\n"
     "                           lineage tests between every pair: shared weights per component\n"
+    "  compare MODEL_A MODEL_B [--data DIR] --out REPORT_DIR [--force]\n"
+    "                           anatomy, lineage and features; writes report.html, report.md, report.json\n"
     "every command accepts --json and --threads N\n";
 
 int dispatch(int argc, char** argv) {
@@ -29,7 +31,8 @@ int dispatch(int argc, char** argv) {
   if (command == "inspect") return ct::cli::run_inspect(argc, argv);
   if (command == "demo") return ct::cli::run_demo(argc, argv);
   if (command == "trace") return ct::cli::run_trace(argc, argv);
-  throw ct::InputError(command, "unknown command; the commands are: inspect, demo, trace (see crosstrace --help)");
+  if (command == "compare") return ct::cli::run_compare(argc, argv);
+  throw ct::InputError(command, "unknown command; the commands are: inspect, demo, trace, compare (see crosstrace --help)");
 }
 
 }  // namespace
