@@ -151,7 +151,11 @@ std::string svg_bars(const BarPlot& p) {
       << "<text x=\"" << px(x + slot * 0.35) << "\" y=\"" << px(y0 + 16) << "\" text-anchor=\"middle\" class=\"tick\">"
       << xml_escape(p.labels[i]) << "</text>";
   }
-  legend_entry(o, 0, p.colors.empty() ? "#3b6ea8" : p.colors[0], p.y_label);
+  if (p.colors.empty()) {
+    legend_entry(o, 0, "#3b6ea8", p.y_label);
+  } else {
+    for (std::size_t i = 0; i < p.labels.size(); ++i) legend_entry(o, static_cast<int>(i), p.colors[i], p.labels[i]);
+  }
   o << "</svg>";
   return o.str();
 }
