@@ -11,6 +11,7 @@ packages=(
   libsentencepiece-dev libpng-dev libjpeg62-turbo-dev libopenblas-dev
   python3 python3-numpy python3-scipy python3-torch sentencepiece
   python3-pil python3-sentencepiece   # test references: PIL image ops, SentencePiece ids
+  python3-jsonschema chromium         # report tests: report.json schema, report.html in a headless browser
 )
 
 missing=()

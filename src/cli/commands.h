@@ -9,5 +9,6 @@ int run_demo(int argc, char** argv);     // crosstrace demo [--out DIR]
 int run_trace(int argc, char** argv);    // crosstrace trace MODEL_A MODEL_B [MODEL_C ...]
 int run_run(int argc, char** argv);      // crosstrace run MODEL --image IMG --prompt TEXT
 int run_harvest(int argc, char** argv);  // crosstrace harvest MODEL --hooks ... --out FILE.safetensors
+int run_compare(int argc, char** argv);  // crosstrace compare MODEL_A MODEL_B [--data DIR] --out REPORT_DIR
 
 }  // namespace ct::cli

@@ -15,7 +15,7 @@ constexpr const char* kUsage =
     "usage: crosstrace <command> [options]\n"
     "commands:\n"
     "  inspect MODEL [--json]   architecture, components, parameter counts, dtypes, config\n"
-    "  demo [--out DIR]         the tiny embedded pair, side by side\n"
+    "  demo [--out DIR]         compare on the tiny embedded pair and generated images; writes a report\n"
     "  trace MODEL_A MODEL_B [MODEL_C ...] [--seed S] [--samples N]\n"
     "                           lineage tests between every pair: shared weights per component\n"
     "  run MODEL --image IMG --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-p P]\n"
@@ -24,6 +24,8 @@ constexpr const char* kUsage =
     "                           or with --raw-prompt the whole prompt with exactly one <image>)\n"
     "  harvest MODEL --hooks H1,H2,...|all --image IMG --prompt TEXT --out FILE.safetensors\n"
     "                           capture hook points of one forward pass into a safetensors file\n"
+    "  compare MODEL_A MODEL_B [--data DIR] --out REPORT_DIR [--force]\n"
+    "                           anatomy, lineage and features; writes report.html, report.md, report.json\n"
     "every command accepts --json and --threads N\n";
 
 int dispatch(int argc, char** argv) {
@@ -37,7 +39,8 @@ int dispatch(int argc, char** argv) {
   if (command == "trace") return ct::cli::run_trace(argc, argv);
   if (command == "run") return ct::cli::run_run(argc, argv);
   if (command == "harvest") return ct::cli::run_harvest(argc, argv);
-  throw ct::InputError(command, "unknown command; the commands are: inspect, demo, trace, run, harvest (see crosstrace --help)");
+  if (command == "compare") return ct::cli::run_compare(argc, argv);
+  throw ct::InputError(command, "unknown command; the commands are: inspect, demo, trace, run, harvest, compare (see crosstrace --help)");
 }
 
 }  // namespace

@@ -276,6 +276,9 @@ void write_mplug(const fs::path& dir, const ClipWeights& clip, Rng& rng) {
       {"hidden_act", "gelu"}, {"num_hidden_layers", modules}, {"encoder_width", d},
       {"text_encoder_layers", text_layers}, {"fusion_layers", fusion_layers},
       {"text_decode_layers", decoder_layers}, {"stride_layer", 2},
+      // The visual encoder's sizes: its 12-wide heads break the OpenAI 64-wide-head convention.
+      {"vision_config", {{"hidden_size", kVisionWidth}, {"num_attention_heads", kVisionHeads},
+                         {"patch_size", kPatch}, {"image_size", kImage}}},
   };
   write_text(dir / "config_bert.json", config.dump(2) + "\n");
 }
