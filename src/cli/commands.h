@@ -7,5 +7,6 @@ namespace ct::cli {
 int run_inspect(int argc, char** argv);  // crosstrace inspect MODEL [--json]
 int run_demo(int argc, char** argv);     // crosstrace demo [--out DIR]
 int run_trace(int argc, char** argv);    // crosstrace trace MODEL_A MODEL_B [MODEL_C ...]
+int run_crosscoder(int argc, char** argv);  // crosstrace crosscoder train|analyze|export|planted
 
 }  // namespace ct::cli

@@ -18,6 +18,9 @@ constexpr const char* kUsage =
     "  demo [--out DIR]         the tiny embedded pair, side by side\n"
     "  trace MODEL_A MODEL_B [MODEL_C ...] [--seed S] [--samples N]\n"
     "                           lineage tests between every pair: shared weights per component\n"
+    "  crosscoder train|analyze|export|planted ...\n"
+    "                           sparse crosscoders: train on paired activations, model-diffing statistics,\n"
+    "                           SAELens / dictionary_learning export, planted demo data (crosstrace crosscoder)\n"
     "every command accepts --json and --threads N\n";
 
 int dispatch(int argc, char** argv) {
@@ -29,7 +32,8 @@ int dispatch(int argc, char** argv) {
   if (command == "inspect") return ct::cli::run_inspect(argc, argv);
   if (command == "demo") return ct::cli::run_demo(argc, argv);
   if (command == "trace") return ct::cli::run_trace(argc, argv);
-  throw ct::InputError(command, "unknown command; the commands are: inspect, demo, trace (see crosstrace --help)");
+  if (command == "crosscoder") return ct::cli::run_crosscoder(argc, argv);
+  throw ct::InputError(command, "unknown command; the commands are: inspect, demo, trace, crosscoder (see crosstrace --help)");
 }
 
 }  // namespace
