@@ -10,5 +10,6 @@ int run_trace(int argc, char** argv);    // crosstrace trace MODEL_A MODEL_B [MO
 int run_run(int argc, char** argv);      // crosstrace run MODEL --image IMG --prompt TEXT
 int run_harvest(int argc, char** argv);  // crosstrace harvest MODEL --hooks ... --out FILE.safetensors
 int run_compare(int argc, char** argv);  // crosstrace compare MODEL_A MODEL_B [--data DIR] --out REPORT_DIR
+int run_crosscoder(int argc, char** argv);  // crosstrace crosscoder train|analyze|export|planted
 
 }  // namespace ct::cli

@@ -26,6 +26,9 @@ constexpr const char* kUsage =
     "                           capture hook points of one forward pass into a safetensors file\n"
     "  compare MODEL_A MODEL_B [--data DIR] --out REPORT_DIR [--force]\n"
     "                           anatomy, lineage and features; writes report.html, report.md, report.json\n"
+    "  crosscoder train|analyze|export|planted ...\n"
+    "                           sparse crosscoders: train on paired activations, model-diffing statistics,\n"
+    "                           SAELens / dictionary_learning export, planted demo data (crosstrace crosscoder)\n"
     "every command accepts --json and --threads N\n";
 
 int dispatch(int argc, char** argv) {
@@ -40,7 +43,8 @@ int dispatch(int argc, char** argv) {
   if (command == "run") return ct::cli::run_run(argc, argv);
   if (command == "harvest") return ct::cli::run_harvest(argc, argv);
   if (command == "compare") return ct::cli::run_compare(argc, argv);
-  throw ct::InputError(command, "unknown command; the commands are: inspect, demo, trace, run, harvest, compare (see crosstrace --help)");
+  if (command == "crosscoder") return ct::cli::run_crosscoder(argc, argv);
+  throw ct::InputError(command, "unknown command; the commands are: inspect, demo, trace, run, harvest, compare, crosscoder (see crosstrace --help)");
 }
 
 }  // namespace

@@ -183,4 +183,42 @@ std::vector<LatentScaling> latent_scaling(const Crosscoder& model, const RowSour
   return out;
 }
 
+std::vector<std::vector<TopActivation>> top_activations(const Crosscoder& model, const RowSource& raw, int64_t rows,
+                                                        int64_t batch, int64_t n_top, const ExecContext& ctx) {
+  check_source(model, raw);
+  const auto& spec = model.spec;
+  const int64_t dim = spec.total_dim(), dict = spec.dict_size;
+  // Per latent a min-heap of the best n_top (value, row); "better" = larger value, then lower row.
+  auto better = [](const TopActivation& a, const TopActivation& b) {
+    return a.value > b.value || (a.value == b.value && a.row < b.row);
+  };
+  std::vector<std::vector<TopActivation>> heaps(dict);
+  std::vector<float> x;
+  BatchResult<float> res;
+  const CodeMode mode = model.inference_mode();
+  for (int64_t start = 0; start < rows && n_top > 0; start += batch) {
+    const int64_t n = std::min(batch, rows - start);
+    x.resize(n * dim);
+    raw.read(start, n, x.data());
+    apply_norm_scales(spec, model.norm_scales, x.data(), n);
+    encode_decode(spec, model.params, x.data(), n, mode, res, ctx);
+    for (int64_t b = 0; b < n; ++b)
+      for (int64_t e = res.code.row_ptr[b]; e < res.code.row_ptr[b + 1]; ++e) {
+        if (!(res.code.val[e] > 0)) continue;
+        auto& h = heaps[res.code.idx[e]];
+        const TopActivation t{start + b, res.code.val[e]};
+        if (static_cast<int64_t>(h.size()) < n_top) {
+          h.push_back(t);
+          std::push_heap(h.begin(), h.end(), better);
+        } else if (better(t, h.front())) {
+          std::pop_heap(h.begin(), h.end(), better);
+          h.back() = t;
+          std::push_heap(h.begin(), h.end(), better);
+        }
+      }
+  }
+  for (auto& h : heaps) std::sort(h.begin(), h.end(), better);
+  return heaps;
+}
+
 }  // namespace ct::crosscoder

@@ -69,6 +69,15 @@ struct LatentScaling {
   double nu_error = 0, nu_recon = 0;   // beta(other) / beta(owner), M = 2
 };
 
+// The `n_top` rows of [0, rows) with the largest activation of each latent (inference mode), per
+// latent in descending value (ties: lower row first). result [F][<= n_top].
+struct TopActivation {
+  int64_t row = 0;
+  double value = 0;
+};
+std::vector<std::vector<TopActivation>> top_activations(const Crosscoder& model, const RowSource& raw, int64_t rows,
+                                                        int64_t batch, int64_t n_top, const ExecContext& ctx);
+
 // Latent Scaling for `latents` (owner: 0 for A-leaning, 1 for B-leaning by r).
 std::vector<LatentScaling> latent_scaling(const Crosscoder& model, const RowSource& raw, int64_t rows,
                                           int64_t batch, const std::vector<int64_t>& latents,

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/recon.h"
 #include "kernels/ref/gemm.h"
 
 namespace ct::crosscoder {
@@ -128,7 +129,8 @@ void encode_decode(const CrosscoderSpec& spec, const Params<T>& p, const T* x, i
     CT_CHECK(static_cast<int64_t>(mode.score_weights->size()) == dict);
     out.w.assign(mode.score_weights->begin(), mode.score_weights->end());
   } else {
-    latent_weights(p, spec.offsets(), out.w);
+    out.w.resize(dict);
+    kernels::cpu::block_norm_sums<T>(p.dec.data(), dict, spec.offsets(), out.w.data(), ctx);
   }
   out.acts.resize(batch * dict);
   encoder_gemm(x, p.enc.data(), batch, dim, dict, out.acts.data(), ctx);
@@ -147,33 +149,12 @@ void compute_loss(const CrosscoderSpec& spec, const Params<T>& p, const T* x, in
   const auto off = spec.offsets();
   const double inv_b = 1.0 / static_cast<double>(batch);
 
-  // Reconstruction loss and its gradient g = dL/dx_hat [B, D]; per-row partial sums are reduced in
-  // row order so the loss does not depend on the thread split.
-  std::vector<T> g(batch * dim);
+  // Reconstruction loss, its gradient g = dL/dx_hat [B, D] and the b_dec gradient (column sums of
+  // g), in one parallel pass; per-row figures are reduced here in row order.
+  std::vector<T> g(batch * dim), g_bdec(dim);
   std::vector<double> row_sq(batch * msrc), row_loss(batch);
-  ctx.parallel_for(batch, [&](int64_t r0, int64_t r1) {
-    for (int64_t b = r0; b < r1; ++b) {
-      double lb = 0;
-      for (int64_t m = 0; m < msrc; ++m) {
-        double s = 0;
-        for (int64_t i = off[m]; i < off[m + 1]; ++i) {
-          const double e = static_cast<double>(x[b * dim + i]) - out.recon[b * dim + i];
-          s += e * e;
-        }
-        row_sq[b * msrc + m] = s;
-        const double nrm = std::sqrt(s);
-        lb += spec.recon == ReconLoss::kSquared ? s * inv_b : nrm * inv_b / msrc;
-        for (int64_t i = off[m]; i < off[m + 1]; ++i) {
-          const double e = static_cast<double>(x[b * dim + i]) - out.recon[b * dim + i];
-          double gi;
-          if (spec.recon == ReconLoss::kSquared) gi = -2.0 * e * inv_b;
-          else gi = nrm > 0 ? -e / nrm * inv_b / msrc : 0.0;
-          g[b * dim + i] = static_cast<T>(gi);
-        }
-      }
-      row_loss[b] = lb;
-    }
-  });
+  kernels::cpu::recon_loss_grad<T>(x, out.recon.data(), batch, off, spec.recon == ReconLoss::kSquared, g.data(),
+                                   row_sq.data(), row_loss.data(), g_bdec.data(), ctx);
   out.sq_error.assign(msrc, 0.0);
   out.recon_loss = 0;
   for (int64_t b = 0; b < batch; ++b) {
@@ -205,43 +186,24 @@ void compute_loss(const CrosscoderSpec& spec, const Params<T>& p, const T* x, in
                              out.aux_k, out.aux_code, ctx);
       std::vector<T> ehat(batch * dim);
       sp::decode<T>(out.aux_code, p.dec.data(), nullptr, dim, ehat.data(), ctx);
-      std::vector<double> mean_e(dim, 0.0);
-      for (int64_t b = 0; b < batch; ++b)
-        for (int64_t i = 0; i < dim; ++i) mean_e[i] += static_cast<double>(x[b * dim + i]) - out.recon[b * dim + i];
-      for (double& v : mean_e) v *= inv_b;
-      double num = 0, den = 0;
-      for (int64_t b = 0; b < batch; ++b)
-        for (int64_t i = 0; i < dim; ++i) {
-          const double e = static_cast<double>(x[b * dim + i]) - out.recon[b * dim + i];
-          const double d1 = e - ehat[b * dim + i], d2 = e - mean_e[i];
-          num += d1 * d1;
-          den += d2 * d2;
-        }
+      const kernels::cpu::AuxStats st =
+          kernels::cpu::aux_residual_stats<T>(x, out.recon.data(), ehat.data(), batch, dim, ctx);
       // mean_b ||e - e_hat||^2 / mean_b ||e - e_bar||^2: the 1/B factors cancel.
-      if (den > 0 && std::isfinite(num / den)) {
-        out.aux_loss = spec.aux_alpha * num / den;
+      if (st.den > 0 && std::isfinite(st.num / st.den)) {
+        out.aux_loss = spec.aux_alpha * st.num / st.den;
         g_aux.resize(batch * dim);
-        for (int64_t b = 0; b < batch; ++b)
-          for (int64_t i = 0; i < dim; ++i) {
-            const double e = static_cast<double>(x[b * dim + i]) - out.recon[b * dim + i];
-            g_aux[b * dim + i] = static_cast<T>(-2.0 * spec.aux_alpha * (e - ehat[b * dim + i]) / den);
-          }
+        kernels::cpu::aux_residual_grad<T>(x, out.recon.data(), ehat.data(), batch, dim,
+                                           -2.0 * spec.aux_alpha / st.den, g_aux.data(), ctx);
       }
     }
   }
   out.loss = out.recon_loss + out.sparsity_loss + out.aux_loss;
   if (!opt.want_grads || !grads) return;
 
-  // Backward. d b_dec = sum_b g (column sums; columns split over threads, rows summed in order).
+  // Backward. d b_dec = sum_b g (computed with the loss above).
   Params<T>& gr = *grads;
   if (gr.dict != dict || gr.dim != dim) gr.resize(dict, dim);
-  ctx.parallel_for(dim, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      double s = 0;
-      for (int64_t b = 0; b < batch; ++b) s += g[b * dim + i];
-      gr.b_dec[i] = static_cast<T>(s);
-    }
-  });
+  gr.b_dec = g_bdec;
   // Latent gradient at kept entries, zero where r = 0 (ReLU; the BatchTopK mask is a constant).
   const auto& code = out.code;
   std::vector<T> g_pre(code.nnz());

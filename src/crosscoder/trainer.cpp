@@ -10,6 +10,8 @@
 
 #include "core/error.h"
 #include "crosscoder/init.h"
+#include "io/atomic_file.h"
+#include "io/json_file.h"
 #include "io/safetensors.h"
 #include "io/tensor_store.h"
 
@@ -172,7 +174,7 @@ void fetch(const io::TensorStore& store, const std::string& name, const std::vec
 }
 
 nlohmann::json config_json(const CrosscoderSpec& spec, const TrainConfig& cfg, const Crosscoder& m,
-                           int64_t steps, int64_t rows) {
+                           int64_t steps, int64_t rows, const std::map<std::string, std::string>& run) {
   nlohmann::json j;
   j["format"] = "crosstrace-crosscoder";
   j["version"] = 1;
@@ -199,9 +201,43 @@ nlohmann::json config_json(const CrosscoderSpec& spec, const TrainConfig& cfg, c
                 {"threshold_start_step", cfg.threshold_start_step},
                 {"threshold_decay", cfg.threshold_decay}, {"init_norm", cfg.init_norm},
                 {"seed", cfg.seed}};
+  j["run"] = nlohmann::json::object();
+  for (const auto& [k, v] : run) j["run"][k] = v;
   j["steps_done"] = steps;
   j["rows_seen"] = rows;
   return j;
+}
+
+// Drops the fields that change while training (progress), so two configs compare equal.
+nlohmann::json without_progress(nlohmann::json j) {
+  for (const char* k : {"steps_done", "rows_seen", "theta"}) j.erase(k);
+  if (j.contains("sources") && j["sources"].is_array())
+    for (auto& s : j["sources"]) s.erase("norm_scale");
+  return j;
+}
+
+// First differing field of two JSON values as "a.b[2] is X in the checkpoint, Y now".
+std::string first_difference(const nlohmann::json& was, const nlohmann::json& now, const std::string& path) {
+  if (was.is_object() && now.is_object()) {
+    for (const auto& [k, v] : now.items()) {
+      const std::string p = path.empty() ? k : path + "." + k;
+      if (!was.contains(k)) return p + " is absent in the checkpoint, " + v.dump() + " now";
+      const std::string d = first_difference(was.at(k), v, p);
+      if (!d.empty()) return d;
+    }
+    for (const auto& [k, v] : was.items())
+      if (!now.contains(k)) return (path.empty() ? k : path + "." + k) + " is " + v.dump() + " in the checkpoint, absent now";
+    return "";
+  }
+  if (was.is_array() && now.is_array() && was.size() == now.size()) {
+    for (size_t i = 0; i < was.size(); ++i) {
+      const std::string d = first_difference(was[i], now[i], path + "[" + std::to_string(i) + "]");
+      if (!d.empty()) return d;
+    }
+    return "";
+  }
+  if (was.is_number() && now.is_number() && was.get<double>() == now.get<double>()) return "";
+  return was == now ? "" : path + " is " + was.dump() + " in the checkpoint, " + now.dump() + " now";
 }
 
 }  // namespace
@@ -246,7 +282,7 @@ void Trainer::save(const fs::path& dir) const {
                                      : INFINITY;
     out.push_back(tensor("threshold", threshold.data(), {dict}));
   }
-  const nlohmann::json cfg = config_json(spec_, cfg_, model_, adam_.t, rows_seen_);
+  const nlohmann::json cfg = config_json(spec_, cfg_, model_, adam_.t, rows_seen_, run_info_);
   io::write_safetensors(dir / "crosscoder.safetensors", out, {{"format", "crosstrace-crosscoder"}});
 
   // Exact trainer state in the internal layout.
@@ -264,13 +300,18 @@ void Trainer::save(const fs::path& dir) const {
   st.push_back(tensor("dead_counters", dead_.data(), {dict}, io::DType::kI64));
   io::write_safetensors(dir / "trainer_state.safetensors", st, {{"format", "crosstrace-trainer-state"}});
 
-  const fs::path tmp = dir / "cfg.json.tmp";
-  {
-    std::ofstream f(tmp);
-    f << cfg.dump(2) << "\n";
-    if (!f) throw RuntimeFailure((dir / "cfg.json").string() + ": write failed");
-  }
-  fs::rename(tmp, dir / "cfg.json");
+  // cfg.json last: a directory with a cfg.json holds a complete checkpoint.
+  const std::string text = cfg.dump(2) + "\n";
+  const fs::path cfg_path = dir / "cfg.json";
+  io::write_file_atomically(cfg_path, [&](std::FILE* f) { io::write_bytes(f, text.data(), text.size(), cfg_path); });
+}
+
+std::string Trainer::config_difference(const fs::path& dir) const {
+  const nlohmann::json was = io::read_json_file(dir / "cfg.json");
+  Crosscoder probe = model_;
+  probe.norm_scales.assign(spec_.sources(), 1.0);
+  const nlohmann::json now = config_json(spec_, cfg_, probe, 0, 0, run_info_);
+  return first_difference(without_progress(was), without_progress(now), "");
 }
 
 void Trainer::resume(const fs::path& dir) {

@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -117,6 +118,14 @@ class Trainer {
   void save(const std::filesystem::path& dir) const;
   // Restores the state written by save() (same spec and config expected).
   void resume(const std::filesystem::path& dir);
+  // Free-form strings recorded in cfg.json under "run" (source paths, data options); part of the
+  // configuration that config_difference compares.
+  void set_run_info(std::map<std::string, std::string> info) { run_info_ = std::move(info); }
+  // Empty when the cfg.json in `dir` describes this trainer's configuration, else one phrase naming
+  // the first field that differs with both values ("dict_size is 64 in the checkpoint, 128 now").
+  // Progress fields (steps done, rows seen, theta, norm scales) are not compared.
+  // Throws InputError when dir/cfg.json is unreadable.
+  std::string config_difference(const std::filesystem::path& dir) const;
 
  private:
   CrosscoderSpec spec_;
@@ -131,6 +140,7 @@ class Trainer {
   std::vector<float> batch_;
   int64_t rows_seen_ = 0;
   bool initialized_ = false;
+  std::map<std::string, std::string> run_info_;
 
   void read_batch(int64_t first, int64_t count, std::vector<float>& out) const;
 };

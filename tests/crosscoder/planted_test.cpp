@@ -161,6 +161,9 @@ TEST(CrosscoderPlanted, BatchTopKRecoversSharedAndExclusiveConcepts) {
   print("batchtopk", f);
   // Spec targets are FVE >= 0.90 and shared recovery >= 0.90; at this CI scale (3M rows, F = n)
   // the trainer reaches about 0.85 and 0.86, so the floors below are calibrated, not the targets.
+  // Not raised yet: the faster kernels (two-pass BatchTopK, parallel loss) pay off at large shapes;
+  // at these tiny shapes a step costs about the same, so more steps would cost CI time, and the
+  // schedule variants (lr decay, longer k annealing, AuxK weight) were not explored in that round.
   EXPECT_GE(f.fve_a, 0.80);
   EXPECT_GE(f.fve_b, 0.80);
   EXPECT_GE(f.shared_recovered, 0.80);

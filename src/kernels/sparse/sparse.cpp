@@ -1,9 +1,10 @@
 // Sparse selection, decoding and backward products (see sparse.h).
 //
-// BatchTopK uses an exact radix select over the bit patterns of the non-negative scores (16-bit
-// digits from the top): one histogram pass per digit finds the k-th largest key, then one emit pass
-// keeps everything above it and the first equal keys in flat-index order. Memory-bound and
-// independent of k, unlike a heap or a sort of B*F entries.
+// BatchTopK selects exactly over the bit patterns of the non-negative scores: a histogram of the
+// top 16 bits finds the bucket of the k-th largest key, one emit pass keeps what is above it and
+// collects the bucket's entries as candidates, and an exact select among those candidates finishes
+// (two passes over B*F; the older one-pass-per-digit radix select remains as the fallback for
+// buckets with very many candidates). Memory-bound and independent of k.
 #include "kernels/sparse/sparse.h"
 
 #include <algorithm>
@@ -76,9 +77,11 @@ int64_t chunk_count(const ExecContext& ctx, int64_t rows) {
 
 }  // namespace
 
+// Exact radix select with one histogram pass per 16-bit digit, then an emit pass (the fallback
+// when the threshold's top digit holds too many candidates for the two-pass path below).
 template <typename T>
-T batch_topk(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t dict, int64_t k_total,
-             SparseCode<T>& out, const ExecContext& ctx) {
+T batch_topk_radix(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t dict, int64_t k_total,
+                   SparseCode<T>& out, const ExecContext& ctx) {
   using Key = typename KeyBits<T>::type;
   constexpr int kKeyBits = sizeof(Key) * 8, kDigit = 16, kBuckets = 1 << kDigit;
   const int64_t total = batch * dict;
@@ -157,6 +160,115 @@ T batch_topk(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t d
       }
       p.counts[b - r0] = n;
     }
+    min_pos[c] = mn;
+  });
+  assemble(parts, batch, dict, out);
+  CT_CHECK(out.nnz() == keep, "batch_topk kept the wrong number of entries");
+  T mn = std::numeric_limits<T>::infinity();
+  for (T m : min_pos) mn = std::min(mn, m);
+  return std::isinf(mn) ? T(0) : mn;
+}
+
+// Two passes over B x F instead of one per digit: (1) a histogram of the top 16 bits of every key
+// finds the bucket t that holds the keep-th largest key; (2) one emit pass keeps every entry above
+// t and records the entries inside t as candidates; the `need` best candidates (key descending,
+// flat index ascending) are then chosen exactly among those few, and a pass over the sparse output
+// drops the others. Same result as the radix select, entry for entry.
+template <typename T>
+T batch_topk(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t dict, int64_t k_total,
+             SparseCode<T>& out, const ExecContext& ctx) {
+  using Key = typename KeyBits<T>::type;
+  constexpr int kKeyBits = sizeof(Key) * 8, kDigit = 16, kBuckets = 1 << kDigit, kShift = kKeyBits - kDigit;
+  const int64_t total = batch * dict;
+  const int64_t keep = std::clamp<int64_t>(k_total, 0, total);
+  if (keep == 0 || keep == total) return batch_topk_radix(acts, b_enc, w, batch, dict, k_total, out, ctx);
+  const int64_t chunks = chunk_count(ctx, batch);
+  std::vector<std::vector<uint32_t>> hists(chunks, std::vector<uint32_t>(kBuckets));
+  for_row_chunks(ctx, chunks, batch, [&](int64_t c, int64_t r0, int64_t r1) {
+    uint32_t* h = hists[c].data();
+    for (int64_t b = r0; b < r1; ++b) {
+      const T* a = acts + b * dict;
+      for (int64_t j = 0; j < dict; ++j) ++h[key_of(relu(a[j] + b_enc[j]) * w[j]) >> kShift];
+    }
+  });
+  int64_t above = 0, bucket = kBuckets - 1;
+  for (; bucket >= 0; --bucket) {
+    int64_t count = 0;
+    for (auto& h : hists) count += h[bucket];
+    if (above + count >= keep) break;
+    above += count;
+  }
+  CT_CHECK(bucket >= 0, "batch_topk lost its count");
+  int64_t n_cand = 0;
+  for (auto& h : hists) n_cand += h[bucket];
+  // A bucket with very many candidates (e.g. the zero keys when fewer than keep are positive) is
+  // cheaper for the digit-by-digit select.
+  if (n_cand > std::max<int64_t>(1 << 20, keep)) return batch_topk_radix(acts, b_enc, w, batch, dict, k_total, out, ctx);
+  const int64_t need = keep - above;
+  const Key top = static_cast<Key>(bucket);
+  struct Cand {
+    Key key;
+    int64_t flat;
+  };
+  std::vector<ChunkOut<T>> parts(chunks);
+  std::vector<std::vector<Cand>> cands(chunks);
+  std::vector<std::vector<int64_t>> cand_pos(chunks);  // position of each candidate in parts[c].idx
+  for_row_chunks(ctx, chunks, batch, [&](int64_t c, int64_t r0, int64_t r1) {
+    auto& p = parts[c];
+    p.counts.assign(r1 - r0, 0);
+    p.idx.reserve(keep / chunks + hists[c][bucket] + 16);
+    p.val.reserve(keep / chunks + hists[c][bucket] + 16);
+    for (int64_t b = r0; b < r1; ++b) {
+      const T* a = acts + b * dict;
+      int64_t n = 0;
+      for (int64_t j = 0; j < dict; ++j) {
+        const T r = relu(a[j] + b_enc[j]);
+        const Key key = key_of(r * w[j]);
+        const Key d = key >> kShift;
+        if (d < top) continue;
+        if (d == top) {
+          cands[c].push_back({key, b * dict + j});
+          cand_pos[c].push_back(static_cast<int64_t>(p.idx.size()));
+        }
+        p.idx.push_back(static_cast<int32_t>(j));
+        p.val.push_back(r);
+        ++n;
+      }
+      p.counts[b - r0] = n;
+    }
+  });
+  // The need-th best candidate (key descending, flat index ascending) is the cut.
+  std::vector<Cand> all;
+  all.reserve(n_cand);
+  for (auto& c : cands) all.insert(all.end(), c.begin(), c.end());
+  CT_CHECK(static_cast<int64_t>(all.size()) == n_cand && need >= 1 && need <= n_cand);
+  auto better = [](const Cand& a, const Cand& b) { return a.key > b.key || (a.key == b.key && a.flat < b.flat); };
+  std::nth_element(all.begin(), all.begin() + (need - 1), all.end(), better);
+  const Cand cut = all[need - 1];
+  // Drop the candidates below the cut, fixing the per-row counts; track the smallest kept score.
+  std::vector<T> min_pos(chunks, std::numeric_limits<T>::infinity());
+  for_row_chunks(ctx, chunks, batch, [&](int64_t c, int64_t r0, int64_t r1) {
+    auto& p = parts[c];
+    std::vector<uint8_t> drop(p.idx.size(), 0);
+    for (size_t i = 0; i < cands[c].size(); ++i)
+      if (better(cut, cands[c][i])) drop[cand_pos[c][i]] = 1;
+    int64_t at = 0, e = 0;
+    T mn = std::numeric_limits<T>::infinity();
+    for (int64_t b = r0; b < r1; ++b) {
+      int64_t n = 0;
+      for (int64_t end = e + p.counts[b - r0]; e < end; ++e) {
+        if (drop[e]) continue;
+        p.idx[at] = p.idx[e];
+        p.val[at] = p.val[e];
+        const T s = p.val[at] * w[p.idx[at]];
+        if (s > T(0)) mn = std::min(mn, s);
+        ++at;
+        ++n;
+      }
+      p.counts[b - r0] = n;
+    }
+    p.idx.resize(at);
+    p.val.resize(at);
     min_pos[c] = mn;
   });
   assemble(parts, batch, dict, out);
@@ -348,6 +460,8 @@ void scatter_sum(const LatentIndex& index, const T* coef, int64_t dict, T* out, 
 #define CT_SPARSE_INSTANTIATE(T)                                                                  \
   template T batch_topk<T>(const T*, const T*, const T*, int64_t, int64_t, int64_t,               \
                            SparseCode<T>&, const ExecContext&);                                   \
+  template T batch_topk_radix<T>(const T*, const T*, const T*, int64_t, int64_t, int64_t,         \
+                                 SparseCode<T>&, const ExecContext&);                             \
   template void row_topk<T>(const T*, const T*, const T*, int64_t, int64_t, int64_t,              \
                             SparseCode<T>&, const ExecContext&);                                  \
   template void masked_row_topk<T>(const T*, const T*, const T*, const uint8_t*, int64_t,         \

@@ -45,6 +45,12 @@ template <typename T>
 T batch_topk(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t dict, int64_t k_total,
              SparseCode<T>& out, const ExecContext& ctx);
 
+// The same selection by a radix select with one pass over B*F per 16-bit digit (the fallback of
+// batch_topk, exposed so tests can compare the two).
+template <typename T>
+T batch_topk_radix(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t dict, int64_t k_total,
+                   SparseCode<T>& out, const ExecContext& ctx);
+
 // Keeps the min(k, F) largest scores of every row.
 template <typename T>
 void row_topk(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t dict, int64_t k,

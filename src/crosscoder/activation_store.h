@@ -1,0 +1,147 @@
+// Activation store (CONTRACTS.md section 4): a directory of activations, one row per token, for
+// several hook points that share their row numbering.
+//
+// Layout of STORE/:
+//   store.json          {"format": "crosstrace-activation-store", "version": 1,
+//                        "dtype": "f32" | "f16" | "bf16", "rows": N, "shard_rows": S,
+//                        "complete": bool, "checksum": "crc32",
+//                        "sources": {free-form strings: model, data, ...},
+//                        "hooks": [{"name": H, "dim": d,
+//                                   "shards": [{"file": "H.0.bin", "row_begin": 0, "rows": n,
+//                                               "bytes": n*d*size, "crc32": "xxxxxxxx"}, ...]}, ...],
+//                        "input_ids": {"shards": [{"file": "input_ids.0.bin", "row_begin", "rows",
+//                                                  "bytes", "crc32"}]}   (optional)}
+//   <hook>.<n>.bin      row-major [rows, d] in the declared dtype, little-endian, no header
+//   input_ids.<n>.bin   int32 [rows]: the input (token) id of every row, when the writer has them
+// Shard n of every hook covers the same rows [row_begin, row_begin + rows). The checksum is the
+// zlib CRC-32 of the shard file's bytes, as 8 lower-case hex digits.
+//
+// Writing is streaming and crash-safe: rows are buffered per shard; a full shard is written
+// atomically (temp file + rename) for every hook, and only then is store.json rewritten
+// atomically to list it. A crashed writer therefore leaves a store whose listed shards are
+// complete and verified ("complete": false until finish()); reopening it with resume continues
+// after the last listed shard.
+//
+// Reading maps every shard (zero-copy) and verifies sizes and checksums on open: a truncated or
+// corrupted shard is an InputError naming the shard file. Rows are widened to f32 on read.
+//
+// Ownership: a store owns its mappings; a writer owns its buffers. Thread-safety: an open store
+// is immutable and may be read from several threads; a writer is used by one thread.
+// Failure: InputError naming store.json or the shard for malformed stores and bad arguments;
+// RuntimeFailure when writing fails.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ct::io {
+class MappedFile;
+}
+
+namespace ct::crosscoder {
+
+enum class StoreDType { kF32, kF16, kBF16 };
+const char* store_dtype_name(StoreDType t);
+StoreDType parse_store_dtype(const std::string& s);  // InputError on anything else
+int64_t store_dtype_size(StoreDType t);
+
+struct StoreHook {
+  std::string name;
+  int64_t dim = 0;
+};
+
+struct StoreShard {
+  std::string file;
+  int64_t row_begin = 0, rows = 0;
+  uint32_t crc32 = 0;
+};
+
+class ActivationStore {
+ public:
+  // Opens and verifies `dir` (see the header comment).
+  static ActivationStore open(const std::filesystem::path& dir);
+
+  const std::filesystem::path& dir() const { return dir_; }
+  StoreDType dtype() const { return dtype_; }
+  int64_t rows() const { return rows_; }
+  bool complete() const { return complete_; }
+  const std::vector<StoreHook>& hooks() const { return hooks_; }
+  const std::map<std::string, std::string>& sources() const { return sources_; }
+  bool has_input_ids() const { return has_ids_; }
+  // Index of hook `name`; InputError naming the store and listing its hooks when absent.
+  int64_t hook_index(const std::string& name) const;
+
+  // Rows [first, first + count) of hook `h` widened to f32 into out [count, dim]; the range must
+  // lie inside [0, rows()) (CT_CHECK).
+  void read_rows(int64_t h, int64_t first, int64_t count, float* out) const;
+  // Input ids of rows [first, first + count) (CT_CHECK has_input_ids()).
+  void read_input_ids(int64_t first, int64_t count, int32_t* out) const;
+  // Shard boundaries (shared by all hooks), ascending row_begin.
+  std::vector<int64_t> shard_starts() const;
+
+ private:
+  struct Mapped {
+    StoreShard shard;
+    std::shared_ptr<const io::MappedFile> file;
+  };
+  std::filesystem::path dir_;
+  StoreDType dtype_ = StoreDType::kF32;
+  int64_t rows_ = 0;
+  bool complete_ = false;
+  bool has_ids_ = false;
+  std::vector<StoreHook> hooks_;
+  std::map<std::string, std::string> sources_;
+  std::vector<std::vector<Mapped>> shards_;  // [hook][shard]
+  std::vector<Mapped> id_shards_;
+
+  const Mapped& shard_of(const std::vector<Mapped>& list, int64_t row) const;
+};
+
+struct StoreWriterOptions {
+  StoreDType dtype = StoreDType::kF32;
+  int64_t shard_rows = 65536;
+  bool input_ids = false;                      // rows carry input ids
+  std::map<std::string, std::string> sources;  // recorded in store.json
+  bool resume = false;                         // continue an existing store in `dir`
+};
+
+class ActivationStoreWriter {
+ public:
+  // Creates `dir` (which must not hold a store unless options.resume), or with resume reopens the
+  // store there: its listed shards are kept (and verified) and appending continues after them;
+  // hooks, dtype and shard size must match (InputError naming the field otherwise).
+  ActivationStoreWriter(std::filesystem::path dir, std::vector<StoreHook> hooks, StoreWriterOptions options);
+  ~ActivationStoreWriter();
+  ActivationStoreWriter(const ActivationStoreWriter&) = delete;
+  ActivationStoreWriter& operator=(const ActivationStoreWriter&) = delete;
+
+  // Appends `count` rows to every hook: hook_rows[h] is [count, dim_h] f32. `input_ids` [count]
+  // is required exactly when the store carries ids. InputError on a wrong hook count.
+  void append(const std::vector<const float*>& hook_rows, int64_t count, const int32_t* input_ids = nullptr);
+  // Writes the partial last shard and marks the store complete.
+  void finish();
+  int64_t rows() const { return rows_written_ + buffered_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::vector<StoreHook> hooks_;
+  StoreWriterOptions opt_;
+  std::vector<std::vector<StoreShard>> shards_;  // [hook]
+  std::vector<StoreShard> id_shards_;
+  std::vector<std::vector<uint8_t>> buffers_;    // [hook] encoded rows of the open shard
+  std::vector<int32_t> id_buffer_;
+  int64_t rows_written_ = 0, buffered_ = 0;
+  bool finished_ = false;
+
+  void flush_shard();
+  void write_manifest(bool complete) const;
+};
+
+// zlib CRC-32 of a byte range (exposed for tests).
+uint32_t store_crc32(const void* data, int64_t bytes);
+
+}  // namespace ct::crosscoder

@@ -1,0 +1,271 @@
+// Activation store and crosscoder sources: write/read round trips in every dtype against the
+// values written (f16/bf16 against the rounding of tensor/convert), shard rollover, resumable
+// writing after a simulated crash, checksum and truncation detection naming the shard, source
+// parsing, pairing (row counts, input-id alignment), the shuffled order (a permutation, local,
+// deterministic) and skipping non-finite rows.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "core/error.h"
+#include "crosscoder/activation_store.h"
+#include "crosscoder/sources.h"
+#include "io/npy.h"
+#include "io/safetensors.h"
+#include "tensor/convert.h"
+
+namespace ct::crosscoder {
+namespace {
+namespace fs = std::filesystem;
+
+fs::path tmp_dir(const std::string& name) {
+  const fs::path d = fs::path(CROSSTRACE_TEST_TMP) / ("store_" + std::to_string(::getpid())) / name;
+  fs::remove_all(d);
+  fs::create_directories(d.parent_path());
+  return d;
+}
+
+std::vector<float> ramp(int64_t rows, int64_t dim, float scale) {
+  std::vector<float> v(rows * dim);
+  for (int64_t i = 0; i < rows * dim; ++i) v[i] = scale * std::sin(0.37f * static_cast<float>(i)) * (1 + i % 7);
+  return v;
+}
+
+float rounded(StoreDType t, float x) {
+  if (t == StoreDType::kF16) return tensor::f16_to_f32(tensor::f32_to_f16(x));
+  if (t == StoreDType::kBF16) return tensor::bf16_to_f32(tensor::f32_to_bf16(x));
+  return x;
+}
+
+TEST(ActivationStore, RoundTripEveryDtypeWithShardRollover) {
+  for (StoreDType t : {StoreDType::kF32, StoreDType::kF16, StoreDType::kBF16}) {
+    const fs::path dir = tmp_dir(std::string("rt_") + store_dtype_name(t));
+    const int64_t rows = 1000;
+    const auto a = ramp(rows, 5, 1.0f), b = ramp(rows, 3, 2.5f);
+    std::vector<int32_t> ids(rows);
+    for (int64_t i = 0; i < rows; ++i) ids[i] = static_cast<int32_t>(i * 7 % 101);
+    StoreWriterOptions opt;
+    opt.dtype = t;
+    opt.shard_rows = 300;
+    opt.input_ids = true;
+    opt.sources = {{"model", "unit-test"}};
+    {
+      ActivationStoreWriter w(dir, {{"h.a", 5}, {"h.b", 3}}, opt);
+      // Uneven appends cross shard boundaries.
+      for (int64_t r = 0; r < rows;) {
+        const int64_t n = std::min<int64_t>(rows - r, 1 + (r * 13) % 250);
+        w.append({a.data() + r * 5, b.data() + r * 3}, n, ids.data() + r);
+        r += n;
+      }
+      w.finish();
+    }
+    const ActivationStore st = ActivationStore::open(dir);
+    EXPECT_EQ(st.rows(), rows);
+    EXPECT_TRUE(st.complete());
+    EXPECT_EQ(st.shard_starts(), (std::vector<int64_t>{0, 300, 600, 900}));
+    EXPECT_TRUE(fs::exists(dir / "h.a.3.bin"));
+    EXPECT_EQ(fs::file_size(dir / "h.b.3.bin"), 100u * 3 * store_dtype_size(t));
+    EXPECT_EQ(st.sources().at("model"), "unit-test");
+    std::vector<float> got(rows * 5);
+    st.read_rows(st.hook_index("h.a"), 0, rows, got.data());
+    for (int64_t i = 0; i < rows * 5; ++i) ASSERT_EQ(got[i], rounded(t, a[i])) << store_dtype_name(t) << " at " << i;
+    std::vector<float> part(7 * 3);
+    st.read_rows(st.hook_index("h.b"), 297, 7, part.data());  // spans a shard boundary
+    for (int64_t i = 0; i < 21; ++i) ASSERT_EQ(part[i], rounded(t, b[297 * 3 + i]));
+    std::vector<int32_t> gids(rows);
+    st.read_input_ids(0, rows, gids.data());
+    EXPECT_EQ(gids, ids);
+    EXPECT_THROW(st.hook_index("nope"), InputError);
+  }
+}
+
+TEST(ActivationStore, CrashedWriterLeavesCompleteShardsAndResumes) {
+  const fs::path dir = tmp_dir("crash");
+  const auto a = ramp(250, 4, 1.0f);
+  StoreWriterOptions opt;
+  opt.shard_rows = 100;
+  {
+    ActivationStoreWriter w(dir, {{"x", 4}}, opt);
+    w.append({a.data()}, 150);  // one full shard written, 50 rows buffered
+    // Destroyed without finish(): the buffered rows are lost, the shard is not.
+  }
+  {
+    const ActivationStore st = ActivationStore::open(dir);
+    EXPECT_EQ(st.rows(), 100);
+    EXPECT_FALSE(st.complete());
+  }
+  EXPECT_THROW(ActivationStoreWriter(dir, {{"x", 4}}, opt), InputError);  // exists, no resume
+  opt.resume = true;
+  EXPECT_THROW(ActivationStoreWriter(dir, {{"x", 5}}, opt), InputError);  // different hook
+  {
+    ActivationStoreWriter w(dir, {{"x", 4}}, opt);
+    EXPECT_EQ(w.rows(), 100);
+    w.append({a.data() + 100 * 4}, 150);
+    w.finish();
+  }
+  const ActivationStore st = ActivationStore::open(dir);
+  ASSERT_EQ(st.rows(), 250);
+  std::vector<float> got(250 * 4);
+  st.read_rows(0, 0, 250, got.data());
+  EXPECT_EQ(got, a);
+}
+
+void expect_input_error_naming(const std::function<void()>& fn, const std::string& name, const std::string& what) {
+  try {
+    fn();
+    ADD_FAILURE() << "no InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+  }
+}
+
+TEST(ActivationStore, TruncatedOrCorruptedShardIsAnInputErrorNamingIt) {
+  const fs::path dir = tmp_dir("corrupt");
+  const auto a = ramp(200, 4, 1.0f);
+  StoreWriterOptions opt;
+  opt.shard_rows = 100;
+  {
+    ActivationStoreWriter w(dir, {{"x", 4}}, opt);
+    w.append({a.data()}, 200);
+    w.finish();
+  }
+  ASSERT_NO_THROW(ActivationStore::open(dir));
+  {
+    std::fstream f(dir / "x.1.bin", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(17);
+    f.put('\x55');
+  }
+  expect_input_error_naming([&] { ActivationStore::open(dir); }, "x.1.bin", "corrupted");
+  fs::resize_file(dir / "x.1.bin", 100 * 4 * 4 - 8);
+  expect_input_error_naming([&] { ActivationStore::open(dir); }, "x.1.bin", "truncated");
+  fs::remove(dir / "x.1.bin");
+  expect_input_error_naming([&] { ActivationStore::open(dir); }, "x.1.bin", "");
+}
+
+TEST(CrosscoderSources, ParsesEveryFormAndPairsRows) {
+  const fs::path dir = tmp_dir("sources");
+  fs::create_directories(dir);
+  const auto a = ramp(64, 3, 1.0f), b = ramp(64, 2, -2.0f);
+  const int64_t sa[2] = {64, 3};
+  io::write_npy(dir / "a.npy", io::DType::kF32, sa, std::as_bytes(std::span<const float>(a)));
+  const io::TensorToWrite tb{"acts", io::DType::kF32, {64, 2}, std::as_bytes(std::span<const float>(b))};
+  io::write_safetensors(dir / "b.safetensors", std::span<const io::TensorToWrite>(&tb, 1));
+  StoreWriterOptions opt;
+  opt.shard_rows = 10;
+  {
+    ActivationStoreWriter w(dir / "store", {{"h", 2}}, opt);
+    w.append({b.data()}, 64);
+    w.finish();
+  }
+  const SourceArg s1 = parse_source_arg("A=" + (dir / "a.npy").string());
+  EXPECT_EQ(s1.name, "A");
+  EXPECT_TRUE(s1.selector.empty());
+  const SourceArg s2 = parse_source_arg("B=" + (dir / "b.safetensors").string() + ":acts");
+  EXPECT_EQ(s2.selector, "acts");
+  const SourceArg s3 = parse_source_arg("C=" + (dir / "store").string() + ":h");
+  EXPECT_EQ(s3.path, (dir / "store").string());
+  EXPECT_THROW(parse_source_arg("noequals"), InputError);
+
+  const PairedSource p({s1, s2, s3});
+  EXPECT_EQ(p.dims(), (std::vector<int64_t>{3, 2, 2}));
+  std::vector<float> row(7 * 2);
+  p.read(63, 2, row.data());  // wraps to row 0
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(row[i], a[63 * 3 + i]);
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(row[3 + i], b[63 * 2 + i]);
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(row[5 + i], b[63 * 2 + i]);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(row[7 + i], a[i]);
+
+  const int64_t sc[2] = {63, 3};
+  io::write_npy(dir / "short.npy", io::DType::kF32, sc, std::as_bytes(std::span<const float>(a.data(), 63 * 3)));
+  expect_input_error_naming([&] { PairedSource({s1, parse_source_arg("S=" + (dir / "short.npy").string())}); },
+                            "short.npy", "equal row counts");
+  expect_input_error_naming([&] { PairedSource({parse_source_arg("B=" + (dir / "b.safetensors").string() + ":zz")}); },
+                            "b.safetensors", "zz");
+}
+
+TEST(CrosscoderSources, MismatchedInputIdsAreRejectedWithTheRows) {
+  const fs::path dir = tmp_dir("ids");
+  const auto a = ramp(50, 2, 1.0f);
+  std::vector<int32_t> ids(50), ids2;
+  for (int i = 0; i < 50; ++i) ids[i] = i;
+  ids2 = ids;
+  ids2[17] = 999;
+  ids2[30] = 998;
+  StoreWriterOptions opt;
+  opt.shard_rows = 16;
+  opt.input_ids = true;
+  for (auto [name, v] : {std::pair<const char*, std::vector<int32_t>*>{"s1", &ids}, {"s2", &ids}, {"s3", &ids2}}) {
+    ActivationStoreWriter w(dir / name, {{"h", 2}}, opt);
+    w.append({a.data()}, 50, v->data());
+    w.finish();
+  }
+  const auto arg = [&](const char* n) { return parse_source_arg(std::string(n) + "=" + (dir / n).string()); };
+  const PairedSource ok({arg("s1"), arg("s2")});
+  EXPECT_TRUE(ok.has_input_ids());
+  EXPECT_EQ(ok.input_id(17), 17);
+  expect_input_error_naming([&] { PairedSource({arg("s1"), arg("s3")}); }, "s3", "2 of 50 rows (first at row 17)");
+}
+
+TEST(CrosscoderSources, ShuffleIsALocalDeterministicPermutation) {
+  const int64_t rows = 1003, window = 100;
+  std::vector<float> idx(rows);
+  for (int64_t i = 0; i < rows; ++i) idx[i] = static_cast<float>(i);
+  const InMemorySource base({idx}, {1});
+  const ShuffledSource s(base, window, 42), s2(base, window, 42), other(base, window, 43);
+  std::vector<float> e0(rows), e1(rows), again(rows), o(rows);
+  s.read(0, rows, e0.data());
+  s.read(rows, rows, e1.data());
+  s2.read(0, rows, again.data());
+  other.read(0, rows, o.data());
+  EXPECT_EQ(e0, again);
+  EXPECT_NE(e0, o);
+  EXPECT_NE(e0, e1);  // a new epoch, a new order
+  for (const auto* e : {&e0, &e1}) {
+    std::set<float> seen(e->begin(), e->end());
+    EXPECT_EQ(static_cast<int64_t>(seen.size()), rows);
+  }
+  // Locality: consecutive rows come from the same window except at window changes (<= 11 of them).
+  int changes = 0;
+  for (int64_t i = 1; i < rows; ++i)
+    changes += static_cast<int64_t>(e0[i]) / window != static_cast<int64_t>(e0[i - 1]) / window;
+  EXPECT_LE(changes, 10);
+  // Reads of any range agree with base_row.
+  std::vector<float> mid(37);
+  s.read(480, 37, mid.data());
+  for (int64_t i = 0; i < 37; ++i) EXPECT_EQ(mid[i], static_cast<float>(s.base_row(480 + i)));
+  EXPECT_NE(std::vector<float>(e0.begin(), e0.begin() + 100), std::vector<float>(idx.begin(), idx.begin() + 100));
+}
+
+TEST(CrosscoderSources, NonFiniteRowsAreFoundAndSkipped) {
+  std::vector<float> a(20 * 2), b(20);
+  for (int i = 0; i < 40; ++i) a[i] = static_cast<float>(i);
+  for (int i = 0; i < 20; ++i) b[i] = static_cast<float>(100 + i);
+  a[3 * 2 + 1] = NAN;
+  b[7] = INFINITY;
+  a[19 * 2] = -INFINITY;
+  const InMemorySource src({a, b}, {2, 1});
+  const auto bad = find_nonfinite_rows(src);
+  EXPECT_EQ(bad, (std::vector<int64_t>{3, 7, 19}));
+  EXPECT_EQ(find_nonfinite_rows(src, 1), (std::vector<int64_t>{3}));
+  const SkipRowsSource kept(src, bad);
+  EXPECT_EQ(kept.rows(), 17);
+  std::vector<float> got(17 * 3);
+  kept.read(0, 17, got.data());
+  std::vector<int64_t> expect_rows;
+  for (int64_t r = 0; r < 20; ++r)
+    if (r != 3 && r != 7 && r != 19) expect_rows.push_back(r);
+  for (int64_t i = 0; i < 17; ++i) {
+    EXPECT_EQ(got[i * 3 + 2], b[expect_rows[i]]) << i;
+    EXPECT_EQ(kept.base_row(i), expect_rows[i]);
+  }
+  EXPECT_TRUE(find_nonfinite_rows(kept).empty());
+}
+
+}  // namespace
+}  // namespace ct::crosscoder

@@ -1,0 +1,111 @@
+// The crosscoder loss kernels against plain loops written here, and the two-pass BatchTopK against
+// the digit-by-digit radix select (entry for entry, with heavy ties, zero scores and 1 or 2
+// threads).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/exec_context.h"
+#include "kernels/cpu/recon.h"
+#include "kernels/sparse/sparse.h"
+
+namespace ct::kernels {
+namespace {
+
+std::vector<float> wave(int64_t n, float a, float b) {
+  std::vector<float> v(n);
+  for (int64_t i = 0; i < n; ++i) v[i] = a * std::sin(b * static_cast<float>(i) + 0.3f) + 0.05f * static_cast<float>(i % 3);
+  return v;
+}
+
+TEST(CrosscoderKernels, ReconLossGradMatchesPlainLoops) {
+  const int64_t batch = 37;
+  const std::vector<int64_t> off{0, 5, 12};
+  const int64_t dim = 12;
+  const auto x = wave(batch * dim, 1.0f, 0.37f), r = wave(batch * dim, 0.8f, 0.41f);
+  for (int threads : {1, 2, 3})
+    for (bool squared : {true, false}) {
+      ExecContext ctx(threads);
+      std::vector<float> g(batch * dim), col(dim);
+      std::vector<double> row_sq(batch * 2), row_loss(batch);
+      cpu::recon_loss_grad<float>(x.data(), r.data(), batch, off, squared, g.data(), row_sq.data(), row_loss.data(),
+                                  col.data(), ctx);
+      std::vector<double> col_ref(dim, 0.0);
+      for (int64_t b = 0; b < batch; ++b) {
+        double lb = 0;
+        for (int m = 0; m < 2; ++m) {
+          double s = 0;
+          for (int64_t i = off[m]; i < off[m + 1]; ++i) s += std::pow(double(x[b * dim + i]) - r[b * dim + i], 2);
+          EXPECT_NEAR(row_sq[b * 2 + m], s, 1e-9 * (1 + s));
+          lb += squared ? s / batch : std::sqrt(s) / batch / 2;
+          for (int64_t i = off[m]; i < off[m + 1]; ++i) {
+            const double e = double(x[b * dim + i]) - r[b * dim + i];
+            const double gi = squared ? -2 * e / batch : -e / std::sqrt(s) / batch / 2;
+            EXPECT_NEAR(g[b * dim + i], gi, 1e-6 * (1 + std::abs(gi)));
+            col_ref[i] += gi;
+          }
+        }
+        EXPECT_NEAR(row_loss[b], lb, 1e-9 * (1 + lb));
+      }
+      for (int64_t i = 0; i < dim; ++i) EXPECT_NEAR(col[i], col_ref[i], 1e-5 * (1 + std::abs(col_ref[i])));
+    }
+}
+
+TEST(CrosscoderKernels, AuxStatsAndNormSumsMatchPlainLoops) {
+  const int64_t batch = 29, dim = 7;
+  const auto x = wave(batch * dim, 1.0f, 0.3f), r = wave(batch * dim, 0.5f, 0.7f), eh = wave(batch * dim, 0.2f, 1.1f);
+  ExecContext ctx(2);
+  const cpu::AuxStats st = cpu::aux_residual_stats<float>(x.data(), r.data(), eh.data(), batch, dim, ctx);
+  double num = 0, den = 0;
+  std::vector<double> mean(dim, 0.0);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < dim; ++i) mean[i] += (double(x[b * dim + i]) - r[b * dim + i]) / batch;
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < dim; ++i) {
+      const double e = double(x[b * dim + i]) - r[b * dim + i];
+      num += (e - eh[b * dim + i]) * (e - eh[b * dim + i]);
+      den += (e - mean[i]) * (e - mean[i]);
+    }
+  EXPECT_NEAR(st.num, num, 1e-9 * num);
+  EXPECT_NEAR(st.den, den, 1e-9 * den);
+  std::vector<float> ga(batch * dim);
+  cpu::aux_residual_grad<float>(x.data(), r.data(), eh.data(), batch, dim, -0.5, ga.data(), ctx);
+  for (int64_t i = 0; i < batch * dim; ++i)
+    EXPECT_NEAR(ga[i], -0.5 * ((double(x[i]) - r[i]) - eh[i]), 1e-6);
+  const std::vector<int64_t> off{0, 3, 7};
+  std::vector<float> w(batch);
+  cpu::block_norm_sums<float>(x.data(), batch, off, w.data(), ctx);
+  for (int64_t j = 0; j < batch; ++j) {
+    double a = 0, b = 0;
+    for (int64_t i = 0; i < 3; ++i) a += double(x[j * dim + i]) * x[j * dim + i];
+    for (int64_t i = 3; i < 7; ++i) b += double(x[j * dim + i]) * x[j * dim + i];
+    EXPECT_NEAR(w[j], std::sqrt(a) + std::sqrt(b), 1e-5);
+  }
+}
+
+TEST(CrosscoderKernels, TwoPassBatchTopKEqualsRadixSelect) {
+  const int64_t batch = 96, dict = 300;
+  // Quantised values make many exact ties; a third of the pre-activations are negative (zero keys).
+  std::vector<float> acts(batch * dict), b_enc(dict), w(dict);
+  for (int64_t i = 0; i < batch * dict; ++i) acts[i] = std::round(8 * std::sin(0.013f * float(i * i % 9973))) / 8 - 0.3f;
+  for (int64_t j = 0; j < dict; ++j) {
+    b_enc[j] = 0.01f * float(j % 5);
+    w[j] = 1.0f + 0.25f * float(j % 3);
+  }
+  for (int threads : {1, 2})
+    for (int64_t keep : {int64_t{1}, int64_t{64 * 96}, int64_t{5000}, int64_t{14000}, batch * dict - 1}) {
+      ExecContext ctx(threads);
+      sparse::SparseCode<float> a, b;
+      const float ma = sparse::batch_topk<float>(acts.data(), b_enc.data(), w.data(), batch, dict, keep, a, ctx);
+      const float mb = sparse::batch_topk_radix<float>(acts.data(), b_enc.data(), w.data(), batch, dict, keep, b, ctx);
+      EXPECT_EQ(a.row_ptr, b.row_ptr) << keep;
+      EXPECT_EQ(a.idx, b.idx) << keep;
+      EXPECT_EQ(a.val, b.val) << keep;
+      EXPECT_EQ(ma, mb) << keep;
+      EXPECT_EQ(a.nnz(), keep);
+    }
+}
+
+}  // namespace
+}  // namespace ct::kernels
