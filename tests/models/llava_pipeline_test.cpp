@@ -63,13 +63,15 @@ TEST(VlmPipeline, FamilyDispatch) {
   EXPECT_EQ(ct::models::detect_vlm_family(fx / "mplug_finetuned"), "mplug");
   EXPECT_EQ(ct::models::detect_vlm_family(fx / "mplug_pretrained" / "mplug_tiny.pth"), "mplug");
   EXPECT_THROW(ct::models::detect_vlm_family(fx / "llama"), InputError);  // a text-only model
-  EXPECT_THROW(ct::models::open_vlm_pipeline(fx / "mplug_finetuned"), InputError);
+  EXPECT_EQ(ct::models::open_vlm_pipeline(fx / "mplug_finetuned")->family(), "mplug");
 }
 
 TEST(VlmPipeline, GenerationOptionLimits) {
   ct::models::GenerationOptions g;
-  g.max_new_tokens = 0;
+  g.max_new_tokens = -1;
   EXPECT_THROW(ct::models::validate_generation_options(g), InputError);
+  g.max_new_tokens = 0;  // the family's default length
+  EXPECT_NO_THROW(ct::models::validate_generation_options(g));
   g.max_new_tokens = 1;
   EXPECT_NO_THROW(ct::models::validate_generation_options(g));
   g.top_p = 0.0f;

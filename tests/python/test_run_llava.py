@@ -347,7 +347,10 @@ def check_bad_inputs(a, fx, image):
                                         os.path.join(a.tmp, "no_tower")], os.path.join(a.tmp, "no_tower")),
         ("harvest --out in a missing directory", ["harvest", hf, "--hooks", "all", *base, "--out", out_missing_dir],
          out_missing_dir),
-        ("mPLUG not available yet", ["run", os.path.join(fx, "mplug_finetuned"), *base], "mPLUG generation"),
+        ("mPLUG with sampling options", ["run", os.path.join(fx, "mplug_finetuned"), *base, "--temperature", "0.7"],
+         "--temperature"),
+        ("mPLUG with --raw-prompt", ["run", os.path.join(fx, "mplug_finetuned"), "--image", image, "--raw-prompt",
+                                     "--prompt", "USER: <image> hi ASSISTANT:"], "--raw-prompt"),
     ]
     for label, args, named in cases:
         rc, out, err = crosstrace(a.binary, *args)
