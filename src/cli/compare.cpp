@@ -50,6 +50,42 @@ void write_text_atomically(const fs::path& path, const std::string& text) {
 }
 
 // What a model contributes to a stage's identity: its path and the sizes of its files.
+// The language sides (language model, text encoder, fusion, decoder) of two models whose blocks no
+// weight test can pair: when every language-side component of A is of another architecture class
+// than every one of B (BERT-style vs LLaMA-style), no weights can be shared between them, so the
+// sides are independent by structure. Reported as such (basis "structural"), beside the statistical
+// verdicts, never mixed with them. Null when either side has no language component or some pair is
+// comparable (then the statistical trace speaks).
+ordered_json language_sides_verdict(const std::vector<lineage::ComponentBlocks>& a,
+                                    const std::vector<lineage::ComponentBlocks>& b) {
+  auto language = [](const std::vector<lineage::ComponentBlocks>& cs) {
+    std::vector<const lineage::ComponentBlocks*> out;
+    for (const auto& c : cs) {
+      if (c.component == "language_model" || c.component == "text_encoder" || c.component == "fusion" ||
+          c.component == "decoder") {
+        out.push_back(&c);
+      }
+    }
+    return out;
+  };
+  const auto la = language(a), lb = language(b);
+  if (la.empty() || lb.empty()) return nullptr;
+  std::string names_a, names_b;
+  for (const auto* x : la) {
+    for (const auto* y : lb) {
+      if (lineage::comparable(*x, *y)) return nullptr;
+    }
+    names_a += (names_a.empty() ? "" : ", ") + x->component + " (" + x->match_class + ")";
+  }
+  for (const auto* y : lb) names_b += (names_b.empty() ? "" : ", ") + y->component + " (" + y->match_class + ")";
+  return {{"verdict", "independent"},
+          {"basis", "structural"},
+          {"a", names_a},
+          {"b", names_b},
+          {"reason", "the language sides are built from different architecture classes, so no weights can be shared "
+                     "between them; no statistical test is needed or run"}};
+}
+
 ordered_json model_fingerprint(const fs::path& model) {
   ordered_json files = ordered_json::array();
   std::error_code ec;
@@ -184,6 +220,7 @@ ordered_json lineage_stage(const std::vector<std::unique_ptr<Loaded>>& models, c
       }
     }
   }
+  j["language_sides"] = language_sides_verdict(comps[0], comps[1]);
   return j;
 }
 

@@ -112,6 +112,11 @@ void lineage_section(std::ostringstream& o, const ordered_json& doc) {
   if (pair["components"].empty()) o << "<tr><td colspan=\"7\">no comparable components</td></tr>";
   o << "</table>";
   for (const auto& n : pair["notes"]) o << "<p class=\"note\">" << e(str(n)) << "</p>";
+  if (doc["lineage"].contains("language_sides") && doc["lineage"]["language_sides"].is_object()) {
+    const auto& ls = doc["lineage"]["language_sides"];
+    o << "<p id=\"language-sides\">Language sides: <b>independent</b> (structural: A " << e(str(ls["a"])) << " vs B "
+      << e(str(ls["b"])) << "): " << e(str(ls["reason"])) << ".</p>";
+  }
   if (!doc["lineage"]["unmatched"].empty()) {
     o << "<h3>Not traced</h3><ul id=\"unmatched\">";
     for (const auto& u : doc["lineage"]["unmatched"]) o << "<li><b>" << e(str(u["model"]) + "." + str(u["component"])) << "</b>: " << e(str(u["reason"])) << "</li>";

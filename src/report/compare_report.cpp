@@ -40,6 +40,7 @@ ordered_json compare_summary(const ordered_json& doc) {
   for (const auto& c : pair["components"]) {
     s["lineage"]["components"].push_back({{"a", c["a"]}, {"b", c["b"]}, {"verdict", c["verdict"]}, {"log10_p", c["log10_p"]}});
   }
+  s["language_sides"] = doc["lineage"].value("language_sides", ordered_json());
   s["unmatched"] = ordered_json::array();
   for (const auto& u : doc["lineage"]["unmatched"]) s["unmatched"].push_back(str(u["model"]) + "." + str(u["component"]) + ": " + str(u["reason"]));
   const auto& f = doc["features"];
@@ -70,6 +71,10 @@ std::string compare_summary_text(const ordered_json& s) {
   o << "lineage: " << str(s["lineage"]["verdict"]) << " (log10 p " << format_log10_p(s["lineage"]["log10_p"]) << ")\n";
   for (const auto& c : s["lineage"]["components"]) {
     o << "  A." << str(c["a"]) << " ~ B." << str(c["b"]) << ": " << str(c["verdict"]) << " (log10 p " << format_log10_p(c["log10_p"]) << ")\n";
+  }
+  if (s["language_sides"].is_object()) {
+    o << "  language sides: independent (structural: A " << str(s["language_sides"]["a"]) << " vs B "
+      << str(s["language_sides"]["b"]) << ")\n";
   }
   for (const auto& u : s["unmatched"]) o << "  not traced: " << str(u) << '\n';
   if (s["features"]["status"] == "done") {
@@ -138,6 +143,11 @@ std::string compare_markdown(const ordered_json& doc) {
   }
   if (pair["components"].empty()) o << "| (none comparable) | | | | | |\n";
   for (const auto& n : pair["notes"]) o << "\nNote: " << str(n) << '\n';
+  if (doc["lineage"].contains("language_sides") && doc["lineage"]["language_sides"].is_object()) {
+    const auto& ls = doc["lineage"]["language_sides"];
+    o << "\nLanguage sides: **independent** (structural: A " << str(ls["a"]) << " vs B " << str(ls["b"]) << "): "
+      << str(ls["reason"]) << ".\n";
+  }
   if (!doc["lineage"]["unmatched"].empty()) {
     o << "\nNot traced:\n\n";
     for (const auto& u : doc["lineage"]["unmatched"]) o << "- " << str(u["model"]) << "." << str(u["component"]) << ": " << str(u["reason"]) << '\n';

@@ -156,6 +156,13 @@ def main():
     unmatched = {(u["model"], u["component"]) for u in doc["lineage"]["unmatched"]}
     check({("B", "language_model"), ("A", "text_encoder"), ("A", "decoder")} <= unmatched,
           f"demo: the language sides are listed as not traced ({sorted(unmatched)})")
+    ls = doc["lineage"]["language_sides"]
+    check(isinstance(ls, dict) and ls["verdict"] == "independent" and ls["basis"] == "structural"
+          and "llama" in ls["b"] and "bert" in ls["a"], f"demo: language sides independent (structural) ({ls})")
+    with open(os.path.join(demo, "report", "report.md")) as fh:
+        check("Language sides: **independent**" in fh.read(), "demo: report.md states the independent language sides")
+    with open(html_path) as fh:
+        check('id="language-sides"' in fh.read(), "demo: report.html states the independent language sides")
     f = doc["features"]
     check(f["status"] == "done", "demo: features stage ran")
     if f["status"] == "done":
