@@ -3,6 +3,7 @@
 #include "kernels/cpu/linear.h"
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <new>
 #include <type_traits>
@@ -25,15 +26,54 @@ AlignedBuffer aligned_floats(int64_t n) {
 
 // ---- packing -------------------------------------------------------------------------------
 
+// Widens n stored values at src (dtype dt) into out, per instruction set: the bf16 shift and the
+// F16C conversion run 16 (8) lanes at a time; the portable path is WeightView's scalar loop.
+using WidenFn = void (*)(const std::byte* src, io::DType dt, int64_t n, float* out);
+
+void widen_portable(const std::byte* src, io::DType dt, int64_t n, float* out) {
+  WeightView{src, dt, 1, n}.widen(0, n, out);
+}
+
+CT_TARGET_AVX2 void widen_avx2(const std::byte* src, io::DType dt, int64_t n, float* out) {
+  if (dt == io::DType::kF32) {
+    std::memcpy(out, src, static_cast<std::size_t>(n) * 4);
+    return;
+  }
+  const auto* h = reinterpret_cast<const uint16_t*>(src);
+  int64_t i = 0;
+  if (dt == io::DType::kBF16) {
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, simd::load8_bf16(h + i));
+  } else {
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, simd::load8_f16(h + i));
+  }
+  if (i < n) widen_portable(src + 2 * i, dt, n - i, out + i);
+}
+
+CT_TARGET_AVX512 void widen_avx512(const std::byte* src, io::DType dt, int64_t n, float* out) {
+  if (dt == io::DType::kF32) {
+    std::memcpy(out, src, static_cast<std::size_t>(n) * 4);
+    return;
+  }
+  const auto* h = reinterpret_cast<const uint16_t*>(src);
+  int64_t i = 0;
+  if (dt == io::DType::kBF16) {
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, simd::load16_bf16(h + i));
+  } else {
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, simd::load16_f16(h + i));
+  }
+  if (i < n) widen_portable(src + 2 * i, dt, n - i, out + i);
+}
+
 // Rows [row0, row0 + rows) of W, depth [p0, p0 + kc), widened into one NR-wide panel:
-// dst[p * NR + j] = W[row0 + j, p0 + p], zero for j >= rows. The row segment is widened into a
-// contiguous scratch first (a plain conversion loop), then scattered into the panel.
+// dst[p * NR + j] = W[row0 + j, p0 + p], zero for j >= rows. Each row segment is widened into a
+// contiguous scratch first (vector conversion), then scattered into the panel.
 template <int NR>
-void pack_w(const WeightView& w, int64_t row0, int64_t rows, int64_t p0, int64_t kc, float* scratch,
+void pack_w(const WeightView& w, WidenFn widen, int64_t row0, int64_t rows, int64_t p0, int64_t kc, float* scratch,
             float* dst) {
+  const std::size_t esize = io::dtype_size(w.dtype);
   for (int64_t j = 0; j < NR; ++j) {
     if (j < rows) {
-      w.widen((row0 + j) * w.cols + p0, kc, scratch);
+      widen(w.data + static_cast<std::size_t>((row0 + j) * w.cols + p0) * esize, w.dtype, kc, scratch);
       for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = scratch[p];
     } else {
       for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = 0.0f;
@@ -169,7 +209,7 @@ CT_TARGET_AVX512 void micro_avx512(int64_t kc, const float* ap, const float* bp,
 
 // Block sizes: the KC x NR weight panel stays in L1 across the MR-row sweeps, the MC x KC block of x
 // in L2 across the NR-column sweeps, the KC x NC weight block in L2/L3.
-template <int MR, int NR, int64_t KC, int64_t MC, int64_t NC, MicroKernel K>
+template <int MR, int NR, int64_t KC, int64_t MC, int64_t NC, MicroKernel K, WidenFn Widen>
 void gemm_features(const float* x, int64_t n, int64_t in, const WeightView& w, const float* bias, float* y,
                    int64_t j_begin, int64_t j_end) {
   const int64_t out = w.rows;
@@ -183,7 +223,7 @@ void gemm_features(const float* x, int64_t n, int64_t in, const WeightView& w, c
       const int64_t kc = std::min<int64_t>(KC, in - pc);
       const bool first = pc == 0;
       for (int64_t s = 0; s < nc; s += NR)
-        pack_w<NR>(w, jc + s, std::min<int64_t>(NR, nc - s), pc, kc, scratch.get(), wpack.get() + s * kc);
+        pack_w<NR>(w, Widen, jc + s, std::min<int64_t>(NR, nc - s), pc, kc, scratch.get(), wpack.get() + s * kc);
       for (int64_t ic = 0; ic < n; ic += MC) {
         const int64_t mc = std::min<int64_t>(MC, n - ic);
         pack_x<MR>(x, in, ic, mc, pc, kc, xpack.get());
@@ -201,13 +241,13 @@ void gemm_features(const float* x, int64_t n, int64_t in, const WeightView& w, c
   }
 }
 
-template <int MR, int NR, int64_t KC, int64_t MC, int64_t NC, MicroKernel K>
+template <int MR, int NR, int64_t KC, int64_t MC, int64_t NC, MicroKernel K, WidenFn Widen>
 void gemm_parallel(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const WeightView& w,
                    const float* bias, float* y) {
   const int64_t out = w.rows;
   const int64_t panels = (out + NR - 1) / NR;
   ctx.parallel_for(panels, [&](int64_t p0, int64_t p1) {
-    if (p1 > p0) gemm_features<MR, NR, KC, MC, NC, K>(x, n, in, w, bias, y, p0 * NR, std::min(out, p1 * NR));
+    if (p1 > p0) gemm_features<MR, NR, KC, MC, NC, K, Widen>(x, n, in, w, bias, y, p0 * NR, std::min(out, p1 * NR));
   });
 }
 
@@ -357,9 +397,9 @@ void linear_gemm(const ExecContext& ctx, const float* x, int64_t n, int64_t in, 
   const std::vector<float> b = widen_bias(bias);
   const float* bp = b.empty() ? nullptr : b.data();
   switch (isa) {
-    case Isa::kAvx512: gemm_parallel<14, 32, 256, 140, 512, micro_avx512>(ctx, x, n, in, w, bp, y); return;
-    case Isa::kAvx2: gemm_parallel<6, 16, 256, 144, 1024, micro_avx2>(ctx, x, n, in, w, bp, y); return;
-    case Isa::kPortable: gemm_parallel<4, 8, 256, 128, 512, micro_portable>(ctx, x, n, in, w, bp, y); return;
+    case Isa::kAvx512: gemm_parallel<14, 32, 256, 140, 512, micro_avx512, widen_avx512>(ctx, x, n, in, w, bp, y); return;
+    case Isa::kAvx2: gemm_parallel<6, 16, 256, 144, 1024, micro_avx2, widen_avx2>(ctx, x, n, in, w, bp, y); return;
+    case Isa::kPortable: gemm_parallel<4, 8, 256, 128, 512, micro_portable, widen_portable>(ctx, x, n, in, w, bp, y); return;
   }
 }
 

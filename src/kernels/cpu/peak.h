@@ -14,7 +14,8 @@
 namespace ct::kernels::cpu {
 
 // FLOP/s of independent FMA chains on every thread at once (a multiply-add counts 2), using `isa`'s
-// vector width; runs for about `seconds`.
+// vector width; the best of 3 runs of about `seconds` each (on a shared machine the best run is the
+// closest to the uncontended peak, which keeps ratios against it conservative).
 double measure_fma_peak(const ExecContext& ctx, double seconds, Isa isa = best_isa());
 
 // Bytes/s of a streaming read (sum of a buffer of `bytes`, larger than the caches) on every thread
