@@ -47,9 +47,13 @@ float fma_portable(int64_t iters) {
   return s;
 }
 
+// Sums with 4 independent accumulators and a software prefetch 2 KiB ahead (as the GEMV does), so
+// the probe reports what a streaming kernel can reach, not what the hardware prefetcher alone does.
 CT_TARGET_AVX2 float sum_avx2(const float* p, int64_t n) {
   __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
   for (int64_t i = 0; i + 32 <= n; i += 32) {
+    _mm_prefetch(reinterpret_cast<const char*>(p + i + 512), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(p + i + 528), _MM_HINT_T0);
     a0 = _mm256_add_ps(a0, _mm256_loadu_ps(p + i));
     a1 = _mm256_add_ps(a1, _mm256_loadu_ps(p + i + 8));
     a2 = _mm256_add_ps(a2, _mm256_loadu_ps(p + i + 16));
