@@ -253,9 +253,8 @@ void gemm_parallel(const ExecContext& ctx, const float* x, int64_t n, int64_t in
 
 // ---- GEMV: 1..4 rows of x against streamed weight rows -------------------------------------
 
-// Software prefetch distance along a weight row, in elements: the hardware prefetcher alone leaves
-// the row streams short of the measured read bandwidth.
-constexpr int64_t kPrefetchAhead = 1024;
+// How many blocks of weight rows ahead the GEMV prefetches (into L2).
+constexpr int64_t kAheadBlocks = 2;
 
 // Weight row pointers per dtype.
 template <typename T>
@@ -301,11 +300,16 @@ CT_TARGET_AVX512 void gemv_rows_avx512(const float* x, int64_t in, const WeightV
   const T* rows[Q];
   for (int q = 0; q < Q; ++q) rows[q] = row_ptr<T>(w, j + q);
   const int64_t main = in / 16 * 16;
+  // The Q rows are one contiguous run of memory; while it is consumed, the run kAheadBlocks further
+  // on is prefetched at the same pace, so no block starts cold.
+  const uintptr_t next = reinterpret_cast<uintptr_t>(rows[0]) + static_cast<uintptr_t>(kAheadBlocks * Q * in) * sizeof(T);
+  constexpr int64_t kStep = Q * 16 * static_cast<int64_t>(sizeof(T));
   for (int64_t p = 0; p < main; p += 16) {
+    for (int64_t b = 0; b < kStep; b += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(next + static_cast<uintptr_t>(p / 16 * kStep + b)), _MM_HINT_T1);
     __m512 xv[R];
     for (int r = 0; r < R; ++r) xv[r] = _mm512_loadu_ps(x + r * in + p);
     for (int q = 0; q < Q; ++q) {
-      _mm_prefetch(reinterpret_cast<const char*>(rows[q] + p + kPrefetchAhead), _MM_HINT_T0);
       __m512 wv;
       if constexpr (F16) wv = load16_half(rows[q] + p);
       else wv = load16<T>(rows[q] + p);
@@ -335,11 +339,14 @@ CT_TARGET_AVX2 void gemv_rows_avx2(const float* x, int64_t in, const WeightView&
   const T* rows[Q];
   for (int q = 0; q < Q; ++q) rows[q] = row_ptr<T>(w, j + q);
   const int64_t main = in / 8 * 8;
+  const uintptr_t next = reinterpret_cast<uintptr_t>(rows[0]) + static_cast<uintptr_t>(kAheadBlocks * Q * in) * sizeof(T);
+  constexpr int64_t kStep = Q * 8 * static_cast<int64_t>(sizeof(T));
   for (int64_t p = 0; p < main; p += 8) {
+    for (int64_t b = 0; b < kStep; b += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(next + static_cast<uintptr_t>(p / 8 * kStep + b)), _MM_HINT_T1);
     __m256 xv[R];
     for (int r = 0; r < R; ++r) xv[r] = _mm256_loadu_ps(x + r * in + p);
     for (int q = 0; q < Q; ++q) {
-      if (p % 16 == 0) _mm_prefetch(reinterpret_cast<const char*>(rows[q] + p + kPrefetchAhead), _MM_HINT_T0);
       __m256 wv;
       if constexpr (F16) wv = simd::load8_f16(rows[q] + p);
       else wv = load8<T>(rows[q] + p);
