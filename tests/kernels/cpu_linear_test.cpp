@@ -59,7 +59,7 @@ TEST(CpuLinear, MatchesReferenceOnOddShapesEveryDtypeIsaAndThreads) {
   std::mt19937 gen(11);
   std::normal_distribution<float> nd;
   struct Shape { int64_t n, in, out; };
-  for (const Shape s : {Shape{1, 13, 11}, Shape{2, 37, 45}, Shape{3, 300, 70}, Shape{4, 17, 5}, Shape{5, 13, 11},
+  for (const Shape s : {Shape{1, 13, 11}, Shape{1, 531, 37}, Shape{2, 37, 45}, Shape{3, 300, 70}, Shape{4, 17, 5}, Shape{5, 13, 11},
                         Shape{7, 300, 45}, Shape{29, 531, 70}, Shape{151, 40, 33}}) {
     std::vector<float> x(s.n * s.in), w(s.out * s.in), b(s.out);
     for (auto* v : {&x, &w, &b})
