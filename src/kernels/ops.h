@@ -1,6 +1,6 @@
 // The ops the model forwards call: one switch point between the reference kernels (kernels/ref/,
-// the executable spec) and the optimised ones (kernels/cpu/, when they land). Today every op
-// forwards to its reference twin; swapping in an optimised op changes only ops.cpp, and the
+// the executable spec) and the optimised ones (kernels/cpu/). Every op now runs its kernels/cpu/
+// twin (chosen per op in ops.cpp, SIMD level picked once per process); the
 // model-level PyTorch parity tests then cover it.
 //
 // Contracts, layouts and failure behaviour are those of the ref headers named below.

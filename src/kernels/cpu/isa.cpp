@@ -1,0 +1,34 @@
+// CPU feature detection through the compiler's cpuid builtins, cached once per process.
+#include "kernels/cpu/isa.h"
+
+namespace ct::kernels::cpu {
+
+bool isa_supported(Isa isa) {
+  switch (isa) {
+    case Isa::kPortable:
+      return true;
+    case Isa::kAvx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    case Isa::kAvx512:
+      return isa_supported(Isa::kAvx2) && __builtin_cpu_supports("avx512f");
+  }
+  return false;
+}
+
+Isa best_isa() {
+  static const Isa kBest = isa_supported(Isa::kAvx512) ? Isa::kAvx512
+                           : isa_supported(Isa::kAvx2) ? Isa::kAvx2
+                                                       : Isa::kPortable;
+  return kBest;
+}
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::kPortable: return "portable";
+    case Isa::kAvx2: return "avx2";
+    case Isa::kAvx512: return "avx512";
+  }
+  return "?";
+}
+
+}  // namespace ct::kernels::cpu

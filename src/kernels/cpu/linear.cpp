@@ -1,0 +1,500 @@
+// Optimised linear layer (see linear.h). The weight dtype and the instruction set are resolved once
+// per call into template instantiations; the inner loops never branch on either.
+#include "kernels/cpu/linear.h"
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <vector>
+
+#include "core/error.h"
+#include "kernels/cpu/simd.h"
+#include "tensor/convert.h"
+
+namespace ct::kernels::cpu {
+namespace {
+
+struct AlignedDeleter {
+  void operator()(float* p) const { ::operator delete[](p, std::align_val_t(64)); }
+};
+using AlignedBuffer = std::unique_ptr<float[], AlignedDeleter>;
+AlignedBuffer aligned_floats(int64_t n) {
+  return AlignedBuffer(static_cast<float*>(::operator new[](sizeof(float) * n, std::align_val_t(64))));
+}
+
+// ---- packing -------------------------------------------------------------------------------
+
+// Widens n stored values at src (dtype dt) into out, per instruction set: the bf16 shift and the
+// F16C conversion run 16 (8) lanes at a time; the portable path is WeightView's scalar loop.
+using WidenFn = void (*)(const std::byte* src, io::DType dt, int64_t n, float* out);
+
+void widen_portable(const std::byte* src, io::DType dt, int64_t n, float* out) {
+  WeightView{src, dt, 1, n}.widen(0, n, out);
+}
+
+CT_TARGET_AVX2 void widen_avx2(const std::byte* src, io::DType dt, int64_t n, float* out) {
+  if (dt == io::DType::kF32) {
+    std::memcpy(out, src, static_cast<std::size_t>(n) * 4);
+    return;
+  }
+  const auto* h = reinterpret_cast<const uint16_t*>(src);
+  int64_t i = 0;
+  if (dt == io::DType::kBF16) {
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, simd::load8_bf16(h + i));
+  } else {
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, simd::load8_f16(h + i));
+  }
+  if (i < n) widen_portable(src + 2 * i, dt, n - i, out + i);
+}
+
+CT_TARGET_AVX512 void widen_avx512(const std::byte* src, io::DType dt, int64_t n, float* out) {
+  if (dt == io::DType::kF32) {
+    std::memcpy(out, src, static_cast<std::size_t>(n) * 4);
+    return;
+  }
+  const auto* h = reinterpret_cast<const uint16_t*>(src);
+  int64_t i = 0;
+  if (dt == io::DType::kBF16) {
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, simd::load16_bf16(h + i));
+  } else {
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, simd::load16_f16(h + i));
+  }
+  if (i < n) widen_portable(src + 2 * i, dt, n - i, out + i);
+}
+
+// Rows [row0, row0 + rows) of W, depth [p0, p0 + kc), widened into one NR-wide panel:
+// dst[p * NR + j] = W[row0 + j, p0 + p], zero for j >= rows. Each row segment is widened into a
+// contiguous scratch first (vector conversion), then scattered into the panel.
+template <int NR>
+void pack_w(const WeightView& w, WidenFn widen, int64_t row0, int64_t rows, int64_t p0, int64_t kc, float* scratch,
+            float* dst) {
+  const std::size_t esize = io::dtype_size(w.dtype);
+  for (int64_t j = 0; j < NR; ++j) {
+    if (j < rows) {
+      widen(w.data + static_cast<std::size_t>((row0 + j) * w.cols + p0) * esize, w.dtype, kc, scratch);
+      for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = scratch[p];
+    } else {
+      for (int64_t p = 0; p < kc; ++p) dst[p * NR + j] = 0.0f;
+    }
+  }
+}
+
+// Rows [i0, i0 + mc) of x [n, in], depth [p0, p0 + kc), into MR-tall panels: panel r holds kc
+// groups of MR values, zero-padded past the last row.
+template <int MR>
+void pack_x(const float* x, int64_t in, int64_t i0, int64_t mc, int64_t p0, int64_t kc, float* dst) {
+  for (int64_t r = 0; r < mc; r += MR) {
+    const int64_t rows = std::min<int64_t>(MR, mc - r);
+    float* d = dst + r * kc;
+    for (int64_t i = 0; i < MR; ++i) {
+      if (i < rows) {
+        const float* src = x + (i0 + r + i) * in + p0;
+        for (int64_t p = 0; p < kc; ++p) d[p * MR + i] = src[p];
+      } else {
+        for (int64_t p = 0; p < kc; ++p) d[p * MR + i] = 0.0f;
+      }
+    }
+  }
+}
+
+// Stores an MR x NR tile `acc` into C (rows x cols valid): the first slice writes acc + bias (or
+// acc), later slices add.
+template <int NR>
+void store_partial(const float* acc, float* c, int64_t ldc, int rows, int cols, const float* bias, bool first) {
+  for (int i = 0; i < rows; ++i) {
+    float* crow = c + i * ldc;
+    for (int j = 0; j < cols; ++j) {
+      const float v = acc[i * NR + j];
+      crow[j] = first ? v + (bias != nullptr ? bias[j] : 0.0f) : crow[j] + v;
+    }
+  }
+}
+
+// ---- micro-kernels: C[MR x NR] (+)= A panel · B panel ---------------------------------------
+
+using MicroKernel = void (*)(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int rows,
+                             int cols, const float* bias, bool first);
+
+void micro_portable(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int rows, int cols,
+                    const float* bias, bool first) {
+  constexpr int kMr = 4, kNr = 8;
+  float acc[kMr * kNr] = {};
+  for (int64_t p = 0; p < kc; ++p)
+    for (int i = 0; i < kMr; ++i)
+      for (int j = 0; j < kNr; ++j) acc[i * kNr + j] += ap[p * kMr + i] * bp[p * kNr + j];
+  store_partial<kNr>(acc, c, ldc, rows, cols, bias, first);
+}
+
+CT_TARGET_AVX2 void micro_avx2(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int rows,
+                               int cols, const float* bias, bool first) {
+  constexpr int kMr = 6, kNr = 16;
+  __m256 acc[kMr][2];
+#pragma GCC unroll 6
+  for (int i = 0; i < kMr; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  for (int64_t p = 0; p < kc; ++p) {
+    const __m256 b0 = _mm256_load_ps(bp), b1 = _mm256_load_ps(bp + 8);
+#pragma GCC unroll 6
+    for (int i = 0; i < kMr; ++i) {
+      const __m256 a = _mm256_broadcast_ss(ap + i);
+      acc[i][0] = _mm256_fmadd_ps(a, b0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(a, b1, acc[i][1]);
+    }
+    ap += kMr;
+    bp += kNr;
+  }
+  if (rows == kMr && cols == kNr) {
+    const __m256 z = _mm256_setzero_ps();
+    const __m256 bias0 = bias != nullptr ? _mm256_loadu_ps(bias) : z;
+    const __m256 bias1 = bias != nullptr ? _mm256_loadu_ps(bias + 8) : z;
+#pragma GCC unroll 6
+    for (int i = 0; i < kMr; ++i) {
+      float* ci = c + i * ldc;
+      const __m256 base0 = first ? bias0 : _mm256_loadu_ps(ci);
+      const __m256 base1 = first ? bias1 : _mm256_loadu_ps(ci + 8);
+      _mm256_storeu_ps(ci, _mm256_add_ps(base0, acc[i][0]));
+      _mm256_storeu_ps(ci + 8, _mm256_add_ps(base1, acc[i][1]));
+    }
+    return;
+  }
+  alignas(64) float tile[kMr * kNr];
+  for (int i = 0; i < kMr; ++i) {
+    _mm256_store_ps(tile + i * kNr, acc[i][0]);
+    _mm256_store_ps(tile + i * kNr + 8, acc[i][1]);
+  }
+  store_partial<kNr>(tile, c, ldc, rows, cols, bias, first);
+}
+
+CT_TARGET_AVX512 void micro_avx512(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int rows,
+                                   int cols, const float* bias, bool first) {
+  constexpr int kMr = 14, kNr = 32;
+  __m512 acc[kMr][2];
+#pragma GCC unroll 14
+  for (int i = 0; i < kMr; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < kc; ++p) {
+    const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+#pragma GCC unroll 14
+    for (int i = 0; i < kMr; ++i) {
+      const __m512 a = _mm512_set1_ps(ap[i]);
+      acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+    }
+    ap += kMr;
+    bp += kNr;
+  }
+  if (rows == kMr && cols == kNr) {
+    const __m512 z = _mm512_setzero_ps();
+    const __m512 bias0 = bias != nullptr ? _mm512_loadu_ps(bias) : z;
+    const __m512 bias1 = bias != nullptr ? _mm512_loadu_ps(bias + 16) : z;
+#pragma GCC unroll 14
+    for (int i = 0; i < kMr; ++i) {
+      float* ci = c + i * ldc;
+      const __m512 base0 = first ? bias0 : _mm512_loadu_ps(ci);
+      const __m512 base1 = first ? bias1 : _mm512_loadu_ps(ci + 16);
+      _mm512_storeu_ps(ci, _mm512_add_ps(base0, acc[i][0]));
+      _mm512_storeu_ps(ci + 16, _mm512_add_ps(base1, acc[i][1]));
+    }
+    return;
+  }
+  alignas(64) float tile[kMr * kNr];
+  for (int i = 0; i < kMr; ++i) {
+    _mm512_store_ps(tile + i * kNr, acc[i][0]);
+    _mm512_store_ps(tile + i * kNr + 16, acc[i][1]);
+  }
+  store_partial<kNr>(tile, c, ldc, rows, cols, bias, first);
+}
+
+// ---- GEMM driver ----------------------------------------------------------------------------
+
+// Block sizes: the KC x NR weight panel stays in L1 across the MR-row sweeps, the MC x KC block of x
+// in L2 across the NR-column sweeps, the KC x NC weight block in L2/L3. AVX-512: KC 128 keeps the
+// 16 KiB weight panel plus the streaming 7 KiB x panel well inside a 48 KiB L1 (KC 256 filled it and
+// ran ~1.5x slower in gemm_bench on the Zen 5 test machine); MC 280 = 20 tiles of 14 rows.
+template <int MR, int NR, int64_t KC, int64_t MC, int64_t NC, MicroKernel K, WidenFn Widen>
+void gemm_features(const float* x, int64_t n, int64_t in, const WeightView& w, const float* bias, float* y,
+                   int64_t j_begin, int64_t j_end) {
+  const int64_t out = w.rows;
+  const int64_t nc_max = std::min<int64_t>(NC, (j_end - j_begin + NR - 1) / NR * NR);
+  const int64_t mc_max = std::min<int64_t>(MC, (n + MR - 1) / MR * MR);
+  AlignedBuffer wpack = aligned_floats(KC * nc_max), xpack = aligned_floats(KC * mc_max),
+                scratch = aligned_floats(KC);
+  for (int64_t jc = j_begin; jc < j_end; jc += NC) {
+    const int64_t nc = std::min<int64_t>(NC, j_end - jc);
+    for (int64_t pc = 0; pc < in; pc += KC) {
+      const int64_t kc = std::min<int64_t>(KC, in - pc);
+      const bool first = pc == 0;
+      for (int64_t s = 0; s < nc; s += NR)
+        pack_w<NR>(w, Widen, jc + s, std::min<int64_t>(NR, nc - s), pc, kc, scratch.get(), wpack.get() + s * kc);
+      for (int64_t ic = 0; ic < n; ic += MC) {
+        const int64_t mc = std::min<int64_t>(MC, n - ic);
+        pack_x<MR>(x, in, ic, mc, pc, kc, xpack.get());
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const int cols = static_cast<int>(std::min<int64_t>(NR, nc - jr));
+          const float* bj = bias != nullptr ? bias + jc + jr : nullptr;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int rows = static_cast<int>(std::min<int64_t>(MR, mc - ir));
+            K(kc, xpack.get() + ir * kc, wpack.get() + jr * kc, y + (ic + ir) * out + jc + jr, out, rows, cols, bj,
+              first);
+          }
+        }
+      }
+    }
+  }
+}
+
+template <int MR, int NR, int64_t KC, int64_t MC, int64_t NC, MicroKernel K, WidenFn Widen>
+void gemm_parallel(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const WeightView& w,
+                   const float* bias, float* y) {
+  const int64_t out = w.rows;
+  const int64_t panels = (out + NR - 1) / NR;
+  ctx.parallel_for(panels, [&](int64_t p0, int64_t p1) {
+    if (p1 > p0) gemm_features<MR, NR, KC, MC, NC, K, Widen>(x, n, in, w, bias, y, p0 * NR, std::min(out, p1 * NR));
+  });
+}
+
+// ---- GEMV: 1..4 rows of x against streamed weight rows -------------------------------------
+
+// How many blocks of weight rows ahead the GEMV prefetches (into L2).
+constexpr int64_t kAheadBlocks = 2;
+
+// Weight row pointers per dtype.
+template <typename T>
+const T* row_ptr(const WeightView& w, int64_t j) {
+  return reinterpret_cast<const T*>(w.data) + j * w.cols;
+}
+
+// Plain tail: dot of weight row j with x rows over [p0, in), added to sums[r].
+void gemv_tail(const WeightView& w, int64_t j, const float* x, int64_t n, int64_t in, int64_t p0, float* sums) {
+  if (p0 >= in) return;
+  float buf[64];
+  for (int64_t p = p0; p < in; p += 64) {
+    const int64_t len = std::min<int64_t>(64, in - p);
+    w.widen(j * w.cols + p, len, buf);
+    for (int64_t r = 0; r < n; ++r)
+      for (int64_t t = 0; t < len; ++t) sums[r] += buf[t] * x[r * in + p + t];
+  }
+}
+
+void gemv_portable(const float* x, int64_t n, int64_t in, const WeightView& w, const float* bias, float* y,
+                   int64_t j0, int64_t j1) {
+  for (int64_t j = j0; j < j1; ++j) {
+    float sums[kGemvMaxRows] = {};
+    gemv_tail(w, j, x, n, in, 0, sums);
+    for (int64_t r = 0; r < n; ++r) y[r * w.rows + j] = sums[r] + (bias != nullptr ? bias[j] : 0.0f);
+  }
+}
+
+template <typename T>
+CT_INLINE_AVX512 __m512 load16(const T* p) {
+  if constexpr (std::is_same_v<T, float>) return simd::load16_f32(p);
+  else return simd::load16_bf16(p);
+}
+CT_INLINE_AVX512 __m512 load16_half(const uint16_t* p) { return simd::load16_f16(p); }
+
+// Q weight rows at a time (Q = 4 or 1), R rows of x; T the storage type, F16 selects f16 decoding.
+template <int Q, int R, typename T, bool F16>
+CT_TARGET_AVX512 void gemv_rows_avx512(const float* x, int64_t in, const WeightView& w, const float* bias,
+                                       float* y, int64_t j) {
+  __m512 acc[Q][R];
+  for (int q = 0; q < Q; ++q)
+    for (int r = 0; r < R; ++r) acc[q][r] = _mm512_setzero_ps();
+  const T* rows[Q];
+  for (int q = 0; q < Q; ++q) rows[q] = row_ptr<T>(w, j + q);
+  const int64_t main = in / 16 * 16;
+  // The Q rows are one contiguous run of memory; while it is consumed, the run kAheadBlocks further
+  // on is prefetched at the same pace, so no block starts cold.
+  const uintptr_t next = reinterpret_cast<uintptr_t>(rows[0]) + static_cast<uintptr_t>(kAheadBlocks * Q * in) * sizeof(T);
+  constexpr int64_t kStep = Q * 16 * static_cast<int64_t>(sizeof(T));
+  for (int64_t p = 0; p < main; p += 16) {
+    for (int64_t b = 0; b < kStep; b += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(next + static_cast<uintptr_t>(p / 16 * kStep + b)), _MM_HINT_T1);
+    __m512 xv[R];
+    for (int r = 0; r < R; ++r) xv[r] = _mm512_loadu_ps(x + r * in + p);
+    for (int q = 0; q < Q; ++q) {
+      __m512 wv;
+      if constexpr (F16) wv = load16_half(rows[q] + p);
+      else wv = load16<T>(rows[q] + p);
+      for (int r = 0; r < R; ++r) acc[q][r] = _mm512_fmadd_ps(wv, xv[r], acc[q][r]);
+    }
+  }
+  for (int q = 0; q < Q; ++q) {
+    float sums[R];
+    for (int r = 0; r < R; ++r) sums[r] = _mm512_reduce_add_ps(acc[q][r]);
+    gemv_tail(w, j + q, x, R, in, main, sums);
+    for (int r = 0; r < R; ++r) y[r * w.rows + j + q] = sums[r] + (bias != nullptr ? bias[j + q] : 0.0f);
+  }
+}
+
+// One row of x (decode): the thread's weight rows are one contiguous run, read as a single
+// sequential stream (4 accumulators per row, a software prefetch kStreamAhead bytes ahead that runs
+// on into the following rows), which keeps the memory system busier than Q interleaved row streams.
+constexpr int64_t kStreamAhead = 4096;
+
+template <typename T, bool F16>
+CT_INLINE_AVX512 __m512 load_w16(const T* p) {
+  if constexpr (F16) return load16_half(p);
+  else return load16<T>(p);
+}
+
+template <typename T, bool F16>
+CT_TARGET_AVX512 void gemv_stream_avx512(const float* x, int64_t in, const WeightView& w, const float* bias, float* y,
+                                         int64_t j0, int64_t j1) {
+  const int64_t main = in / 64 * 64, main16 = in / 16 * 16;
+  for (int64_t j = j0; j < j1; ++j) {
+    const T* row = row_ptr<T>(w, j);
+    const auto base = reinterpret_cast<uintptr_t>(row) + kStreamAhead;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t p = 0;
+    for (; p < main; p += 64) {
+      for (int64_t b = 0; b < 64 * static_cast<int64_t>(sizeof(T)); b += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(base + static_cast<uintptr_t>(p * static_cast<int64_t>(sizeof(T)) + b)),
+                     _MM_HINT_T0);
+      a0 = _mm512_fmadd_ps(load_w16<T, F16>(row + p), _mm512_loadu_ps(x + p), a0);
+      a1 = _mm512_fmadd_ps(load_w16<T, F16>(row + p + 16), _mm512_loadu_ps(x + p + 16), a1);
+      a2 = _mm512_fmadd_ps(load_w16<T, F16>(row + p + 32), _mm512_loadu_ps(x + p + 32), a2);
+      a3 = _mm512_fmadd_ps(load_w16<T, F16>(row + p + 48), _mm512_loadu_ps(x + p + 48), a3);
+    }
+    for (; p < main16; p += 16) a0 = _mm512_fmadd_ps(load_w16<T, F16>(row + p), _mm512_loadu_ps(x + p), a0);
+    float sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+    gemv_tail(w, j, x, 1, in, main16, &sum);
+    y[j] = sum + (bias != nullptr ? bias[j] : 0.0f);
+  }
+}
+
+template <typename T>
+CT_INLINE_AVX2 __m256 load8(const T* p) {
+  if constexpr (std::is_same_v<T, float>) return simd::load8_f32(p);
+  else return simd::load8_bf16(p);
+}
+
+template <int Q, int R, typename T, bool F16>
+CT_TARGET_AVX2 void gemv_rows_avx2(const float* x, int64_t in, const WeightView& w, const float* bias, float* y,
+                                   int64_t j) {
+  __m256 acc[Q][R];
+  for (int q = 0; q < Q; ++q)
+    for (int r = 0; r < R; ++r) acc[q][r] = _mm256_setzero_ps();
+  const T* rows[Q];
+  for (int q = 0; q < Q; ++q) rows[q] = row_ptr<T>(w, j + q);
+  const int64_t main = in / 8 * 8;
+  const uintptr_t next = reinterpret_cast<uintptr_t>(rows[0]) + static_cast<uintptr_t>(kAheadBlocks * Q * in) * sizeof(T);
+  constexpr int64_t kStep = Q * 8 * static_cast<int64_t>(sizeof(T));
+  for (int64_t p = 0; p < main; p += 8) {
+    for (int64_t b = 0; b < kStep; b += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(next + static_cast<uintptr_t>(p / 8 * kStep + b)), _MM_HINT_T1);
+    __m256 xv[R];
+    for (int r = 0; r < R; ++r) xv[r] = _mm256_loadu_ps(x + r * in + p);
+    for (int q = 0; q < Q; ++q) {
+      __m256 wv;
+      if constexpr (F16) wv = simd::load8_f16(rows[q] + p);
+      else wv = load8<T>(rows[q] + p);
+      for (int r = 0; r < R; ++r) acc[q][r] = _mm256_fmadd_ps(wv, xv[r], acc[q][r]);
+    }
+  }
+  for (int q = 0; q < Q; ++q) {
+    float sums[R];
+    for (int r = 0; r < R; ++r) sums[r] = simd::hsum8(acc[q][r]);
+    gemv_tail(w, j + q, x, R, in, main, sums);
+    for (int r = 0; r < R; ++r) y[r * w.rows + j + q] = sums[r] + (bias != nullptr ? bias[j + q] : 0.0f);
+  }
+}
+
+using GemvRows = void (*)(const float*, int64_t, const WeightView&, const float*, float*, int64_t);
+
+template <int R, typename T, bool F16>
+void gemv_table(Isa isa, GemvRows& quad, GemvRows& single) {
+  if (isa == Isa::kAvx512) {
+    quad = gemv_rows_avx512<4, R, T, F16>;
+    single = gemv_rows_avx512<1, R, T, F16>;
+  } else {
+    quad = gemv_rows_avx2<4, R, T, F16>;
+    single = gemv_rows_avx2<1, R, T, F16>;
+  }
+}
+
+template <int R>
+void gemv_pick(Isa isa, io::DType dt, GemvRows& quad, GemvRows& single) {
+  switch (dt) {
+    case io::DType::kF32: gemv_table<R, float, false>(isa, quad, single); return;
+    case io::DType::kBF16: gemv_table<R, uint16_t, false>(isa, quad, single); return;
+    case io::DType::kF16: gemv_table<R, uint16_t, true>(isa, quad, single); return;
+    default: CT_CHECK(false, "linear: weight dtype is not f32, f16 or bf16");
+  }
+}
+
+void check_shapes(int64_t n, int64_t in, const WeightView& w, const WeightView& bias, Isa isa) {
+  CT_CHECK(n >= 0 && in > 0 && w.cols == in && w.rows > 0, "linear: weight shape differs from the input width");
+  CT_CHECK(bias.empty() || bias.numel() == w.rows, "linear: bias length differs from the output width");
+  CT_CHECK(w.dtype == io::DType::kF32 || w.dtype == io::DType::kF16 || w.dtype == io::DType::kBF16,
+           "linear: weight dtype is not f32, f16 or bf16");
+  CT_CHECK(isa_supported(isa), "linear: instruction set not supported by this CPU");
+}
+
+std::vector<float> widen_bias(const WeightView& bias) {
+  std::vector<float> b;
+  if (!bias.empty()) {
+    b.resize(static_cast<std::size_t>(bias.numel()));
+    bias.widen(0, bias.numel(), b.data());
+  }
+  return b;
+}
+
+}  // namespace
+
+void linear_gemm(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const WeightView& w,
+                 const WeightView& bias, float* y, Isa isa) {
+  check_shapes(n, in, w, bias, isa);
+  if (n == 0) return;
+  const std::vector<float> b = widen_bias(bias);
+  const float* bp = b.empty() ? nullptr : b.data();
+  switch (isa) {
+    case Isa::kAvx512: gemm_parallel<14, 32, 128, 280, 512, micro_avx512, widen_avx512>(ctx, x, n, in, w, bp, y); return;
+    case Isa::kAvx2: gemm_parallel<6, 16, 256, 144, 1024, micro_avx2, widen_avx2>(ctx, x, n, in, w, bp, y); return;
+    case Isa::kPortable: gemm_parallel<4, 8, 256, 128, 512, micro_portable, widen_portable>(ctx, x, n, in, w, bp, y); return;
+  }
+}
+
+void linear_gemv(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const WeightView& w,
+                 const WeightView& bias, float* y, Isa isa) {
+  check_shapes(n, in, w, bias, isa);
+  CT_CHECK(n <= kGemvMaxRows, "linear_gemv: more rows than the GEMV path takes");
+  if (n == 0) return;
+  const std::vector<float> b = widen_bias(bias);
+  const float* bp = b.empty() ? nullptr : b.data();
+  const int64_t out = w.rows;
+  if (isa == Isa::kPortable) {
+    ctx.parallel_for(out, [&](int64_t j0, int64_t j1) { gemv_portable(x, n, in, w, bp, y, j0, j1); });
+    return;
+  }
+  GemvRows quad = nullptr, single = nullptr;
+  switch (n) {
+    case 1: gemv_pick<1>(isa, w.dtype, quad, single); break;
+    case 2: gemv_pick<2>(isa, w.dtype, quad, single); break;
+    case 3: gemv_pick<3>(isa, w.dtype, quad, single); break;
+    default: gemv_pick<4>(isa, w.dtype, quad, single); break;
+  }
+  if (n == 1 && isa == Isa::kAvx512) {
+    using StreamFn = void (*)(const float*, int64_t, const WeightView&, const float*, float*, int64_t, int64_t);
+    const StreamFn fn = w.dtype == io::DType::kF32    ? gemv_stream_avx512<float, false>
+                        : w.dtype == io::DType::kBF16 ? gemv_stream_avx512<uint16_t, false>
+                                                      : gemv_stream_avx512<uint16_t, true>;
+    ctx.parallel_for(out, [&](int64_t j0, int64_t j1) { fn(x, in, w, bp, y, j0, j1); });
+    return;
+  }
+  // Blocks of 4 weight rows, split statically over the threads.
+  const int64_t quads = (out + 3) / 4;
+  ctx.parallel_for(quads, [&](int64_t q0, int64_t q1) {
+    const int64_t j1 = std::min(out, q1 * 4);
+    int64_t j = q0 * 4;
+    for (; j + 4 <= j1; j += 4) quad(x, in, w, bp, y, j);
+    for (; j < j1; ++j) single(x, in, w, bp, y, j);
+  });
+}
+
+void linear(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const WeightView& w,
+            const WeightView& bias, float* y, Isa isa) {
+  if (n <= kGemvMaxRows) linear_gemv(ctx, x, n, in, w, bias, y, isa);
+  else linear_gemm(ctx, x, n, in, w, bias, y, isa);
+}
+
+}  // namespace ct::kernels::cpu
