@@ -493,8 +493,18 @@ void linear_gemv(const ExecContext& ctx, const float* x, int64_t n, int64_t in, 
 
 void linear(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const WeightView& w,
             const WeightView& bias, float* y, Isa isa) {
-  if (n <= kGemvMaxRows) linear_gemv(ctx, x, n, in, w, bias, y, isa);
-  else linear_gemm(ctx, x, n, in, w, bias, y, isa);
+  if (n <= kGemvMaxRows) {
+    linear_gemv(ctx, x, n, in, w, bias, y, isa);
+  } else if (n <= kGemvChunkedMaxRows) {
+    // A few rows (beam search: 5 beams): streaming the weights once per 4 rows beats packing them
+    // for the GEMM, which reads and writes every weight before any arithmetic (bench/mplug_bench).
+    for (int64_t r = 0; r < n; r += kGemvMaxRows) {
+      const int64_t rows = std::min<int64_t>(kGemvMaxRows, n - r);
+      linear_gemv(ctx, x + r * in, rows, in, w, bias, y + r * w.rows, isa);
+    }
+  } else {
+    linear_gemm(ctx, x, n, in, w, bias, y, isa);
+  }
 }
 
 }  // namespace ct::kernels::cpu

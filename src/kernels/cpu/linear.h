@@ -28,6 +28,8 @@
 namespace ct::kernels::cpu {
 
 constexpr int64_t kGemvMaxRows = 4;
+// Up to this many rows, linear() runs the GEMV path once per 4 rows instead of the GEMM.
+constexpr int64_t kGemvChunkedMaxRows = 8;
 
 // x [n, in], w [out, in] (f32/f16/bf16), bias [out] or empty, y [n, out].
 void linear(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const WeightView& w,
