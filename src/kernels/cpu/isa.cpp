@@ -1,14 +1,25 @@
 // CPU feature detection through the compiler's cpuid builtins, cached once per process.
 #include "kernels/cpu/isa.h"
 
+#include <cpuid.h>
+
 namespace ct::kernels::cpu {
+namespace {
+
+// F16C (CPUID leaf 1, ECX bit 29) read directly: clang 14's __builtin_cpu_supports has no "f16c".
+bool has_f16c() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+}
+
+}  // namespace
 
 bool isa_supported(Isa isa) {
   switch (isa) {
     case Isa::kPortable:
       return true;
     case Isa::kAvx2:
-      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && has_f16c();
     case Isa::kAvx512:
       return isa_supported(Isa::kAvx2) && __builtin_cpu_supports("avx512f");
   }
