@@ -175,7 +175,7 @@ Assignment solve_impl(std::span<const T> cost, int64_t n, int64_t m, Objective o
   validate(cost, n, m);
   Assignment out;
   if (n == 0) return out;
-  const bool sparse = method == LapMethod::kSparseCertified || (method == LapMethod::kAuto && m >= kSparseMinCols);
+  const bool sparse = method == LapMethod::kSparseCertified || (method == LapMethod::kAuto && n >= kSparseMinRows && m >= kSparseMinCols);
   if (sparse) {
     const double sign = objective == Objective::kMinimize ? 1.0 : -1.0;
     out.col_of_row = solve_sparse_certified(cost.data(), n, m, sign, out.sparse_rounds);

@@ -17,12 +17,13 @@
 //   is optimal for the full matrix whenever it returns (the certificate is the dense solver's own
 //   optimality condition). On a random 11008^2 matrix it reads the matrix ~3 times instead of
 //   ~600k row scans.
-// - kAuto (default): kSparseCertified when m >= 256, kDense otherwise.
+// - kAuto (default): kSparseCertified when n >= 512 and m >= 256, kDense otherwise (few rows:
+//   dense paths are short and one pass beats the sparse path's three).
 //
 // Tie rule (deterministic, documented): both methods are sequential and their result is a pure
 // function of the cost values and the method (never of threads or timing). The dense scan prefers
 // an unassigned column among equal reduced costs in its first pass, then the lowest column index;
-// rows are settled in increasing row order. Consequence: with kDense (and kAuto below 256 columns),
+// rows are settled in increasing row order. Consequence: with kDense (and kAuto below 512 rows),
 // a matrix whose rows are all constant yields the identity (row i -> column i). Among several
 // optimal assignments no other guarantee is made; the two methods may return different optima.
 //
