@@ -292,6 +292,30 @@ void write_safetensors(const std::filesystem::path& path, std::span<const Tensor
 
 void write_safetensors(const std::filesystem::path& path, std::span<const TensorToWrite> tensors,
                        const std::map<std::string, std::string>& metadata, const SafetensorsWriteOptions& options) {
+  std::vector<SafetensorsTensorDecl> decls;
+  for (const auto& t : tensors) decls.push_back({t.name, t.dtype, t.shape});
+  SafetensorsStreamWriter w(path, std::move(decls), metadata, options);
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    if (w.tensor_bytes(i) != tensors[i].data.size()) {
+      throw InputError(path.string(), "tensor " + quote_name(tensors[i].name) + ": shape and dtype need " +
+                                          std::to_string(w.tensor_bytes(i)) + " bytes but " +
+                                          std::to_string(tensors[i].data.size()) + " were given");
+    }
+  }
+  for (const auto& t : tensors) w.write(t.data);
+  w.finish();
+}
+
+struct SafetensorsStreamWriter::AtomicHolder {
+  explicit AtomicHolder(const std::filesystem::path& p) : file(p) {}
+  AtomicFileWriter file;
+};
+
+SafetensorsStreamWriter::SafetensorsStreamWriter(const std::filesystem::path& path,
+                                                 std::vector<SafetensorsTensorDecl> tensors,
+                                                 const std::map<std::string, std::string>& metadata,
+                                                 const SafetensorsWriteOptions& options)
+    : path_(path), tensors_(std::move(tensors)) {
   const std::string file_name = path.string();
   const uint64_t align = options.tensor_alignment;
   if (align == 0 || (align & (align - 1)) != 0) {
@@ -301,9 +325,8 @@ void write_safetensors(const std::filesystem::path& path, std::span<const Tensor
 
   // Validate everything and lay the data area out before the temporary file is created.
   std::set<std::string_view> names;
-  std::vector<uint64_t> begins;
   uint64_t cursor = 0;
-  for (const auto& t : tensors) {
+  for (const auto& t : tensors_) {
     const std::string where = "tensor " + quote_name(t.name);
     if (t.name == "__metadata__") throw InputError(file_name, where + ": the name is reserved for metadata");
     if (!names.insert(t.name).second) throw InputError(file_name, where + " is given twice");
@@ -314,12 +337,9 @@ void write_safetensors(const std::filesystem::path& path, std::span<const Tensor
         throw InputError(file_name, where + ": byte size overflows u64");
       }
     }
-    if (bytes != t.data.size()) {
-      throw InputError(file_name, where + ": shape and dtype need " + std::to_string(bytes) + " bytes but " +
-                                      std::to_string(t.data.size()) + " were given");
-    }
     cursor = align_up(cursor, align);
-    begins.push_back(cursor);
+    begins_.push_back(cursor);
+    sizes_.push_back(bytes);
     cursor += bytes;
   }
 
@@ -336,15 +356,15 @@ void write_safetensors(const std::filesystem::path& path, std::span<const Tensor
       }
       text += '}';
     }
-    for (std::size_t i = 0; i < tensors.size(); ++i) {
-      const auto& t = tensors[i];
+    for (std::size_t i = 0; i < tensors_.size(); ++i) {
+      const auto& t = tensors_[i];
       if (text.size() > 1) text += ',';
       text += json(t.name).dump() + ":{\"dtype\":\"" + std::string(dtype_name(t.dtype)) + "\",\"shape\":[";
       for (std::size_t k = 0; k < t.shape.size(); ++k) {
         if (k) text += ',';
         text += std::to_string(t.shape[k]);
       }
-      text += "],\"data_offsets\":[" + std::to_string(begins[i]) + "," + std::to_string(begins[i] + t.data.size()) + "]}";
+      text += "],\"data_offsets\":[" + std::to_string(begins_[i]) + "," + std::to_string(begins_[i] + sizes_[i]) + "]}";
     }
   } catch (const json::exception&) {  // dump() throws on ill-formed UTF-8
     throw InputError(file_name, "a tensor name or metadata string is not valid UTF-8");
@@ -355,27 +375,80 @@ void write_safetensors(const std::filesystem::path& path, std::span<const Tensor
   const uint64_t header_align = std::max<uint64_t>(8, align);
   text.resize(align_up(8 + text.size(), header_align) - 8, ' ');
 
-  write_file_atomically(path, [&](std::FILE* out) {
+  file_ = new AtomicHolder(path);
+  try {
     unsigned char length[8];
     uint64_t n = text.size();
     for (auto& b : length) {
       b = static_cast<unsigned char>(n & 0xff);
       n >>= 8;
     }
-    write_bytes(out, length, 8, path);
-    write_bytes(out, text.data(), text.size(), path);
-    static constexpr char kZeros[64] = {};
-    uint64_t written = 0;
-    for (std::size_t i = 0; i < tensors.size(); ++i) {
-      for (uint64_t pad = begins[i] - written; pad > 0;) {
+    write_bytes(file_->file.file(), length, 8, path);
+    write_bytes(file_->file.file(), text.data(), text.size(), path);
+    skip_empty_tensors();
+  } catch (...) {
+    delete file_;
+    throw;
+  }
+}
+
+SafetensorsStreamWriter::~SafetensorsStreamWriter() { delete file_; }
+
+uint64_t SafetensorsStreamWriter::remaining_in_current() const {
+  return current_ < tensors_.size() ? sizes_[current_] - written_in_current_ : 0;
+}
+
+// Writes the alignment padding before the current tensor's first byte and moves past complete
+// (and zero-byte) tensors; an empty tensor's padding is written too, as write_safetensors does, so
+// that its offsets stay inside the data area.
+void SafetensorsStreamWriter::skip_empty_tensors() {
+  static constexpr char kZeros[64] = {};
+  while (current_ < tensors_.size()) {
+    if (written_in_current_ == 0 && file_cursor_ < begins_[current_]) {
+      for (uint64_t pad = begins_[current_] - file_cursor_; pad > 0;) {
         const uint64_t chunk = std::min<uint64_t>(pad, sizeof(kZeros));
-        write_bytes(out, kZeros, chunk, path);
+        write_bytes(file_->file.file(), kZeros, chunk, path_);
         pad -= chunk;
       }
-      write_bytes(out, tensors[i].data.data(), tensors[i].data.size(), path);
-      written = begins[i] + tensors[i].data.size();
+      file_cursor_ = begins_[current_];
     }
-  });
+    if (written_in_current_ < sizes_[current_]) return;
+    ++current_;
+    written_in_current_ = 0;
+  }
+}
+
+void SafetensorsStreamWriter::write(std::span<const std::byte> chunk) {
+  if (failed_) throw InputError(path_.string(), "the streaming writer failed earlier");
+  if (chunk.empty()) return;
+  if (current_ >= tensors_.size() || chunk.size() > remaining_in_current()) {
+    failed_ = true;
+    throw InputError(path_.string(), current_ >= tensors_.size()
+                                         ? "more bytes given than the declared tensors hold"
+                                         : "tensor " + quote_name(tensors_[current_].name) + ": a chunk of " +
+                                               std::to_string(chunk.size()) + " bytes where " +
+                                               std::to_string(remaining_in_current()) + " remain");
+  }
+  try {
+    write_bytes(file_->file.file(), chunk.data(), chunk.size(), path_);
+    written_in_current_ += chunk.size();
+    file_cursor_ += chunk.size();
+    skip_empty_tensors();
+  } catch (...) {
+    failed_ = true;
+    throw;
+  }
+}
+
+void SafetensorsStreamWriter::finish() {
+  if (failed_) throw InputError(path_.string(), "the streaming writer failed earlier");
+  if (current_ < tensors_.size()) {
+    failed_ = true;
+    throw InputError(path_.string(), "finish() with tensor " + quote_name(tensors_[current_].name) + " incomplete (" +
+                                         std::to_string(remaining_in_current()) + " bytes missing)");
+  }
+  failed_ = true;  // whatever happens, no further use
+  file_->file.commit();
 }
 
 }  // namespace ct::io

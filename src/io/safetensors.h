@@ -78,4 +78,54 @@ struct SafetensorsWriteOptions {
 void write_safetensors(const std::filesystem::path& path, std::span<const TensorToWrite> tensors,
                        const std::map<std::string, std::string>& metadata, const SafetensorsWriteOptions& options);
 
+// Streaming writer, for files too large to hold in memory: every tensor (name, dtype, shape) is
+// declared up front, the constructor lays the file out and writes the header, then the tensors'
+// bytes are streamed in declaration order through write() (any number of chunks per tensor; a
+// chunk never spans two tensors), and finish() renames the complete file over `path` atomically
+// (AtomicFileWriter: temp file in the same directory, fsync, rename). Destroying the writer before
+// finish() (an exception, an abandoned job) removes the temporary file and leaves `path` as it was.
+// Layout and validation are exactly write_safetensors' (which is built on this class).
+// Ownership: owns its temporary file; copies nothing from the chunks. Thread-safety: one thread.
+// Failure: InputError on a bad declaration (as write_safetensors), a chunk longer than what is left
+// of the current tensor or given after the last one, or finish() before every byte was written;
+// RuntimeFailure on I/O errors. After an exception the writer can only be destroyed.
+struct SafetensorsTensorDecl {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+};
+
+class SafetensorsStreamWriter {
+ public:
+  SafetensorsStreamWriter(const std::filesystem::path& path, std::vector<SafetensorsTensorDecl> tensors,
+                          const std::map<std::string, std::string>& metadata = {},
+                          const SafetensorsWriteOptions& options = {});
+  ~SafetensorsStreamWriter();
+  SafetensorsStreamWriter(const SafetensorsStreamWriter&) = delete;
+  SafetensorsStreamWriter& operator=(const SafetensorsStreamWriter&) = delete;
+
+  // The next bytes of the current tensor (moves on to the next tensor when this one is complete).
+  void write(std::span<const std::byte> chunk);
+  template <typename T>
+  void write(std::span<const T> values) { write(std::as_bytes(values)); }
+  // Index of the tensor the next write() goes to (== number of tensors when all are written).
+  std::size_t current() const { return current_; }
+  // Byte size of declared tensor i (numel x dtype size).
+  uint64_t tensor_bytes(std::size_t i) const { return sizes_.at(i); }
+  // Bytes still expected for the current tensor.
+  uint64_t remaining_in_current() const;
+  void finish();
+
+ private:
+  void skip_empty_tensors();
+  std::filesystem::path path_;
+  std::vector<SafetensorsTensorDecl> tensors_;
+  std::vector<uint64_t> begins_, sizes_;
+  std::size_t current_ = 0;
+  uint64_t written_in_current_ = 0, file_cursor_ = 0;  // file_cursor_: data-area offset written so far
+  struct AtomicHolder;
+  AtomicHolder* file_ = nullptr;  // owned (keeps atomic_file.h out of this header)
+  bool failed_ = false;
+};
+
 }  // namespace ct::io

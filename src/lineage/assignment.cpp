@@ -13,6 +13,8 @@
 #include <string>
 
 #include "core/error.h"
+#include "kernels/cpu/lap.h"
+#include "lineage/assignment_sparse.h"
 
 namespace ct::lineage {
 namespace {
@@ -39,6 +41,11 @@ void validate(std::span<const T> cost, int64_t n, int64_t m) {
 }
 
 // kSign = +1 minimises, -1 maximises (negation is exact, so both see the same ties).
+struct Scanned {
+  int64_t col;
+  double v, d;  // the column's potential and distance when it was scanned
+};
+
 template <typename T, int kSign>
 class Solver {
  public:
@@ -48,9 +55,10 @@ class Solver {
   std::vector<int64_t> run() {
     augmenting_row_reduction();
     std::vector<double> d(m_);
-    std::vector<int64_t> pred(m_), col(m_);
+    std::vector<int64_t> pred(m_);
+    std::vector<Scanned> scanned;
     for (int64_t i = 0; i < n_; ++i) {
-      if (x_[i] < 0) augment(i, d, pred, col);
+      if (x_[i] < 0) augment(i, d, pred, scanned);
     }
     return x_;
   }
@@ -110,67 +118,32 @@ class Solver {
     }
   }
 
-  // Dijkstra over columns from free row f until an unassigned column is reached, then flips the
-  // path. col[] is partitioned: [0, low) scanned, [low, up) at the current minimal distance, [up, m)
-  // not yet reached.
-  void augment(int64_t f, std::vector<double>& d, std::vector<int64_t>& pred,
-               std::vector<int64_t>& col) {
-    const T* frow = c_ + f * m_;
-    for (int64_t j = 0; j < m_; ++j) {
-      d[j] = kSign * static_cast<double>(frow[j]) - v_[j];
-      pred[j] = f;
-      col[j] = j;
-    }
-    int64_t low = 0, up = 0, end = -1;
+  // Dijkstra over columns from free row f until an unassigned column is the nearest, then flips
+  // the path. Each step is one fused relax-and-argmin pass over the whole cost row of the row just
+  // reached (kernels/cpu/lap.h); a scanned column is taken out of later passes by parking v = -inf
+  // and d = +inf (its true v and d are kept in `scanned` and restored at the end).
+  void augment(int64_t f, std::vector<double>& d, std::vector<int64_t>& pred, std::vector<Scanned>& scanned) {
+    std::fill(d.begin(), d.end(), kInf);
+    scanned.clear();
+    kernels::cpu::RelaxResult r = relax(f, 0.0, d, pred);
+    int64_t end = -1;
     double mn = 0.0;
-    while (end < 0) {
-      if (up == low) {
-        mn = d[col[up++]];
-        for (int64_t k = up; k < m_; ++k) {
-          const int64_t j = col[k];
-          const double h = d[j];
-          if (h <= mn) {
-            if (h < mn) {
-              up = low;
-              mn = h;
-            }
-            col[k] = col[up];
-            col[up++] = j;
-          }
-        }
-        // Prefer the lowest-index free column among the equally near ones.
-        for (int64_t k = low; k < up; ++k) {
-          const int64_t j = col[k];
-          if (y_[j] < 0 && (end < 0 || j < end)) end = j;
-        }
-        if (end >= 0) break;
+    for (;;) {
+      const int64_t j1 = r.index;
+      mn = r.min;
+      if (y_[j1] < 0) {
+        end = j1;
+        break;
       }
-      const int64_t j1 = col[low++];
       const int64_t i = y_[j1];
-      const T* row = c_ + i * m_;
-      const double u1 = kSign * static_cast<double>(row[j1]) - v_[j1] - mn;
-      for (int64_t k = up; k < m_; ++k) {
-        const int64_t j = col[k];
-        const double h = kSign * static_cast<double>(row[j]) - v_[j] - u1;
-        if (h < d[j]) {
-          d[j] = h;
-          pred[j] = i;
-          if (h == mn) {
-            if (y_[j] < 0) {
-              end = j;
-              break;
-            }
-            col[k] = col[up];
-            col[up++] = j;
-          }
-        }
-      }
+      const double u1 = (c(i, j1) - v_[j1]) - mn;
+      scanned.push_back({j1, v_[j1], d[j1]});
+      v_[j1] = -kInf;
+      d[j1] = kInf;
+      r = relax(i, u1, d, pred);
     }
     // Scanned columns move their potential so that the tree edges stay tight.
-    for (int64_t k = 0; k < low; ++k) {
-      const int64_t j = col[k];
-      v_[j] += d[j] - mn;
-    }
+    for (const Scanned& s : scanned) v_[s.col] = s.v + (s.d - mn);
     for (;;) {
       const int64_t i = pred[end];
       y_[end] = i;
@@ -181,6 +154,15 @@ class Solver {
     }
   }
 
+  kernels::cpu::RelaxResult relax(int64_t i, double u, std::vector<double>& d, std::vector<int64_t>& pred) const {
+    if constexpr (sizeof(T) == 8) {
+      return ops_.relax_f64(c_ + i * m_, kSign, v_.data(), u, i, d.data(), pred.data(), m_);
+    } else {
+      return ops_.relax_f32(c_ + i * m_, kSign, v_.data(), u, i, d.data(), pred.data(), m_);
+    }
+  }
+
+  const kernels::cpu::LapOps& ops_ = kernels::cpu::lap_ops();
   const T* c_;
   int64_t n_, m_;
   std::vector<int64_t> x_;  // [n] column of row, -1 free
@@ -189,12 +171,20 @@ class Solver {
 };
 
 template <typename T>
-Assignment solve_impl(std::span<const T> cost, int64_t n, int64_t m, Objective objective) {
+Assignment solve_impl(std::span<const T> cost, int64_t n, int64_t m, Objective objective, LapMethod method) {
   validate(cost, n, m);
   Assignment out;
   if (n == 0) return out;
-  out.col_of_row = objective == Objective::kMinimize ? Solver<T, 1>(cost.data(), n, m).run()
-                                                     : Solver<T, -1>(cost.data(), n, m).run();
+  const bool sparse = method == LapMethod::kSparseCertified || (method == LapMethod::kAuto && n >= kSparseMinRows && m >= kSparseMinCols);
+  if (sparse) {
+    const double sign = objective == Objective::kMinimize ? 1.0 : -1.0;
+    out.col_of_row = solve_sparse_certified(cost.data(), n, m, sign, out.sparse_rounds);
+    if (!out.col_of_row.empty()) out.used = LapMethod::kSparseCertified;
+  }
+  if (out.col_of_row.empty()) {
+    out.col_of_row = objective == Objective::kMinimize ? Solver<T, 1>(cost.data(), n, m).run()
+                                                       : Solver<T, -1>(cost.data(), n, m).run();
+  }
   for (int64_t i = 0; i < n; ++i) {
     CT_CHECK(out.col_of_row[i] >= 0 && out.col_of_row[i] < m, "LAP left a row unassigned");
     out.total += static_cast<double>(cost[i * m + out.col_of_row[i]]);
@@ -224,12 +214,14 @@ void brute_recurse(std::span<const double> cost, int64_t n, int64_t m, int sign,
 
 }  // namespace
 
-Assignment solve_assignment(std::span<const double> cost, int64_t n, int64_t m, Objective objective) {
-  return solve_impl(cost, n, m, objective);
+Assignment solve_assignment(std::span<const double> cost, int64_t n, int64_t m, Objective objective,
+                            LapMethod method) {
+  return solve_impl(cost, n, m, objective, method);
 }
 
-Assignment solve_assignment(std::span<const float> cost, int64_t n, int64_t m, Objective objective) {
-  return solve_impl(cost, n, m, objective);
+Assignment solve_assignment(std::span<const float> cost, int64_t n, int64_t m, Objective objective,
+                            LapMethod method) {
+  return solve_impl(cost, n, m, objective, method);
 }
 
 Assignment brute_force_assignment(std::span<const double> cost, int64_t n, int64_t m,

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <set>
 
 #include "core/error.h"
@@ -33,10 +35,13 @@ TEST(LineageAssignment, MatchesBruteForceEverySizeUpTo8) {
           c = trial % 2 ? static_cast<double>(rng.uniform_below(4)) : rng.normal();
         }
         for (Objective obj : {Objective::kMinimize, Objective::kMaximize}) {
-          const Assignment fast = solve_assignment(cost, n, m, obj);
           const Assignment ref = brute_force_assignment(cost, n, m, obj);
-          expect_injective(fast, m);
-          EXPECT_NEAR(fast.total, ref.total, 1e-9) << "n=" << n << " m=" << m << " trial=" << trial;
+          for (LapMethod method : {LapMethod::kAuto, LapMethod::kDense, LapMethod::kSparseCertified}) {
+            const Assignment fast = solve_assignment(cost, n, m, obj, method);
+            expect_injective(fast, m);
+            EXPECT_NEAR(fast.total, ref.total, 1e-9)
+                << "n=" << n << " m=" << m << " trial=" << trial << " method=" << static_cast<int>(method);
+          }
         }
       }
     }
@@ -100,6 +105,60 @@ TEST(LineageAssignment, LargerRandomAgreesWithPermutedCopy) {
     for (int64_t j = 0; j < m; ++j) planted[i * m + perm[j]] = (i == j) ? 0.0 : 1.0 + rng.uniform01();
   const Assignment p = solve_assignment(planted, n, m);
   for (int64_t i = 0; i < n; ++i) EXPECT_EQ(p.col_of_row[i], perm[i]);
+}
+
+TEST(LineageAssignment, SparseCertifiedEqualsDenseOnStructuredMatrices) {
+  // Beyond brute-force sizes the dense solver is the reference. Families chosen to stress the
+  // candidate graph: random, integer ties, a few columns cheap for every row (needs certificate
+  // rounds), column-dominated costs, near-diagonal (related models), repeated column classes.
+  Rng rng(14);
+  int64_t max_rounds = 0;
+  for (int family = 0; family < 6; ++family) {
+    for (int64_t m : {300, 337}) {
+      const int64_t n = 300;
+      std::vector<double> cost(n * m);
+      for (int64_t i = 0; i < n; ++i) {
+        for (int64_t j = 0; j < m; ++j) {
+          double& x = cost[i * m + j];
+          switch (family) {
+            case 0: x = rng.uniform01(); break;
+            case 1: x = static_cast<double>(rng.uniform_below(4)); break;
+            case 2: x = j < 12 ? 0.0 : 1.0 + rng.uniform01(); break;
+            case 3: x = 0.01 * j + 0.001 * rng.uniform01(); break;
+            case 4: x = 0.01 * std::abs(static_cast<double>(i - j)) + 0.02 * rng.uniform01(); break;
+            default: x = 0.1 * (j % 50) + rng.uniform01(); break;
+          }
+        }
+      }
+      std::vector<float> costf(cost.begin(), cost.end());
+      for (Objective obj : {Objective::kMinimize, Objective::kMaximize}) {
+        const Assignment dense = solve_assignment(cost, n, m, obj, LapMethod::kDense);
+        const Assignment sparse = solve_assignment(cost, n, m, obj, LapMethod::kSparseCertified);
+        EXPECT_EQ(sparse.used, LapMethod::kSparseCertified) << "family " << family;
+        EXPECT_NEAR(sparse.total, dense.total, 1e-9) << "family " << family << " m " << m;
+        expect_injective(sparse, m);
+        max_rounds = std::max(max_rounds, sparse.sparse_rounds);
+        const Assignment dense_f = solve_assignment(costf, n, m, obj, LapMethod::kDense);
+        const Assignment sparse_f = solve_assignment(costf, n, m, obj, LapMethod::kSparseCertified);
+        EXPECT_NEAR(sparse_f.total, dense_f.total, 1e-6) << "f32 family " << family;
+      }
+    }
+  }
+  EXPECT_GE(max_rounds, 2) << "no family exercised a certificate that failed and grew the graph";
+  // Rows 0..s-1 cost 0 on columns 0..9 and exactly 1000 elsewhere: after column reduction they
+  // all rank the other columns the same way, so they share their candidates. s = 50 rows need the
+  // 4x wider graph (96 candidates); s = 150 rows exceed it too, so the dense solver takes over.
+  for (int64_t shared : {50, 150}) {
+    const int64_t n = 300;
+    std::vector<double> c(n * n);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j) c[i * n + j] = i < shared ? (j < 10 ? 0.0 : 1000.0) : 1.0 + rng.uniform01();
+    const Assignment dense = solve_assignment(c, n, n, Objective::kMinimize, LapMethod::kDense);
+    const Assignment sparse = solve_assignment(c, n, n, Objective::kMinimize, LapMethod::kSparseCertified);
+    EXPECT_EQ(sparse.used, shared == 50 ? LapMethod::kSparseCertified : LapMethod::kDense);
+    EXPECT_NEAR(sparse.total, dense.total, 1e-9);
+    expect_injective(sparse, n);
+  }
 }
 
 TEST(LineageAssignment, RejectsBadInput) {

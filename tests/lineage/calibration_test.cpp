@@ -7,8 +7,10 @@
 #include <cmath>
 #include <cstdio>
 
+#include "lineage/dense.h"
 #include "lineage/mlp.h"
 #include "lineage/statistics.h"
+#include "lineage/trace.h"
 #include "lineage_test_util.h"
 
 namespace ct::lineage {
@@ -57,6 +59,38 @@ TEST(LineageCalibration, PhiMatchUniformOnIndependentGlus) {
   }
   expect_uniform(p_abs, "phi_MATCH |cos| h=64 d=32 N=128");
   expect_uniform(p_euc, "phi_MATCH euclid h=64 d=32 N=128");
+}
+
+TEST(LineageCalibration, PlainMlpPhiMatchUniformOnIndependentPairs) {
+  // The plain-MLP (CLIP / BERT, non-GLU) phi_MATCH of trace.cpp: fc1 pre-activations (+ bias) on
+  // shared inputs matched on cosine, against fc2 columns (the unit's d output weights) matched on
+  // |cosine|. 300 independent pairs, h = 64, d = 32, N = 128, fc1 with a bias as CLIP has.
+  // Negative control: the same pairs with the output side taken as the GELU post-activations of
+  // fc1 (the variant trace.h rejects) must fail the same check, so the check has teeth.
+  ExecContext ctx(2);
+  std::vector<double> p_plain, p_post;
+  for (int pair = 0; pair < 300; ++pair) {
+    Rng rng(derive_seed(801, pair));
+    const Matrix x = random_gaussian(128, 32, 1.0, rng);  // [N, d]
+    Activations sig[2], post[2];
+    for (int k = 0; k < 2; ++k) {
+      const Mlp m = random_mlp(32, 64, rng);  // up = fc1 [h, d], down = fc2 [d, h]
+      std::vector<float> bias(64);
+      for (auto& b : bias) b = static_cast<float>(0.1 * rng.normal());
+      sig[k].gate = pre_activations(m.up, bias, x, ctx);  // [h, N]
+      sig[k].up = transpose(m.down);                       // [h, d]
+      post[k].gate = sig[k].gate;
+      post[k].up = sig[k].gate;
+      for (float& v : post[k].up.data) v = static_cast<float>(0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))));
+    }
+    p_plain.push_back(std::pow(10.0, fast_phi_match(sig[0], sig[1], ctx).test.log10_p_one_sided));
+    p_post.push_back(std::pow(10.0, fast_phi_match(post[0], post[1], ctx).test.log10_p_one_sided));
+  }
+  expect_uniform(p_plain, "plain-MLP phi_MATCH fc1 pre vs fc2 columns h=64 d=32 N=128");
+  const double ks_post = ks_uniform(p_post);
+  std::printf("[calibration] negative control fc1 pre vs GELU post: KS=%.4f frac<0.05=%.3f\n", ks_post,
+              fraction_below(p_post, 0.05));
+  EXPECT_GT(ks_post, ks_critical_5pct(p_post.size()));
 }
 
 TEST(LineageCalibration, PermTestUniformOnTheGrid) {
