@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "lineage/assignment.h"
-#include "lineage/random.h"
+#include "core/random.h"
 
 namespace {
 
@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
   std::printf("%8s %12s %12s %8s %22s %22s\n", "n", "ours_s", "scipy_s", "ratio", "ours_total",
               "scipy_total");
   for (int64_t n : sizes) {
-    ct::lineage::Rng rng(0xB0 + static_cast<uint64_t>(n));
+    ct::Rng rng(0xB0 + static_cast<uint64_t>(n));
     std::vector<double> cost(static_cast<size_t>(n) * n);
     for (auto& c : cost) c = rng.uniform01();
     const auto t0 = std::chrono::steady_clock::now();

@@ -27,7 +27,7 @@
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "lineage/blocks.h"
-#include "lineage/random.h"
+#include "core/random.h"
 #include "lineage/trace.h"
 #include "tensor/convert.h"
 
@@ -46,7 +46,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 std::vector<float> gaussian(int64_t n, double stddev, uint64_t seed, const ExecContext& ctx) {
   std::vector<float> v(n);
   ctx.parallel_for(n, [&](int64_t b, int64_t e) {
-    lineage::Rng rng(lineage::derive_seed(seed, static_cast<uint64_t>(b)));
+    Rng rng(derive_seed(seed, static_cast<uint64_t>(b)));
     for (int64_t i = b; i < e; ++i) v[i] = static_cast<float>(stddev * rng.normal());
   });
   return v;
@@ -110,8 +110,8 @@ int main(int argc, char** argv) {
       decls.push_back({p + "self_attn.q_proj.weight", io::DType::kBF16, {16, kD}});  // layout marker only
     }
     io::SafetensorsStreamWriter wa(pa, decls), wb(pb, decls);
-    lineage::Rng prng(99);
-    const std::vector<int64_t> res = lineage::random_permutation(kD, prng);
+    Rng prng(99);
+    const std::vector<int64_t> res = random_permutation(kD, prng);
     std::vector<int64_t> vocab(kV);
     for (int64_t i = 0; i < kV; ++i) vocab[i] = i;
     const double rel = 0.1;  // perturbation, relative to the weight std
@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
     }
     const std::vector<float> ones(kD, 1.0f), zeros_q(16 * kD, 0.0f);
     for (int64_t l = 0; l < layers; ++l) {
-      const std::vector<int64_t> hid = lineage::random_permutation(kH, prng);
+      const std::vector<int64_t> hid = random_permutation(kH, prng);
       const double sg = 1.0 / std::sqrt(static_cast<double>(kD)), sd = 1.0 / std::sqrt(static_cast<double>(kH));
       {
         const std::vector<float> g = gaussian(kH * kD, sg, 10 + 10 * l, ctx);

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "core/exec_context.h"
-#include "lineage/random.h"
+#include "core/random.h"
 
 namespace ct::lineage {
 

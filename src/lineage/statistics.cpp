@@ -6,7 +6,7 @@
 
 #include "core/error.h"
 #include "lineage/assignment.h"
-#include "lineage/random.h"
+#include "core/random.h"
 
 namespace ct::lineage {
 namespace {

@@ -9,7 +9,7 @@
 #include "lineage/dense.h"
 #include "lineage/localize.h"
 #include "lineage/pvalues.h"
-#include "lineage/random.h"
+#include "core/random.h"
 #include "lineage/statistics.h"
 
 namespace ct::lineage {

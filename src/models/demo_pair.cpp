@@ -7,32 +7,15 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/random.h"
 #include "io/safetensors.h"
 
 namespace ct::models {
 namespace fs = std::filesystem;
 namespace {
 
-// splitmix64 -> Gaussian (Box-Muller): reproducible across platforms, no std::*_distribution
-// (whose outputs differ between standard libraries).
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t next() {
-    uint64_t z = (state_ += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return (static_cast<double>(next() >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
-  float normal(float std) {
-    const double r = std::sqrt(-2.0 * std::log(uniform())), t = 6.283185307179586 * uniform();
-    return static_cast<float>(r * std::cos(t)) * std;
-  }
-
- private:
-  uint64_t state_;
-};
+// Gaussian weights from core/random.h: reproducible on every platform and compiler.
+float normal(Rng& rng, float std) { return static_cast<float>(rng.normal()) * std; }
 
 // f32 tensors in insertion order, written as one safetensors file.
 class TensorList {
@@ -46,7 +29,7 @@ class TensorList {
     return values_.back();
   }
   void random(const std::string& name, std::vector<int64_t> shape, Rng& rng, float std = 0.02f) {
-    for (float& v : add(name, std::move(shape))) v = rng.normal(std);
+    for (float& v : add(name, std::move(shape))) v = normal(rng, std);
   }
   void constant(const std::string& name, std::vector<int64_t> shape, float value) {
     for (float& v : add(name, std::move(shape))) v = value;
@@ -91,7 +74,7 @@ struct ClipWeights {
 
 std::vector<float> gaussian(Rng& rng, int64_t n, float std) {
   std::vector<float> v(static_cast<std::size_t>(n));
-  for (float& x : v) x = rng.normal(std);
+  for (float& x : v) x = normal(rng, std);
   return v;
 }
 

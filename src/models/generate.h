@@ -2,7 +2,7 @@
 // token per step, stopping at an EOS id or after max_new_tokens.
 //
 // Decoding: greedy (temperature <= 0: the first index of the largest logit) or sampling with
-// temperature and nucleus (top-p) filtering, drawn from our own xoshiro256** generator seeded
+// temperature and nucleus (top-p) filtering, drawn from core/random.h's xoshiro256** generator seeded
 // through splitmix64, so a seed gives the same tokens on every platform and compiler (no std
 // distributions). The EOS token that stops generation is included in the result.
 //
@@ -17,22 +17,11 @@
 #include <vector>
 
 #include "core/exec_context.h"
+#include "core/random.h"
 #include "models/hooks.h"
 #include "models/llama.h"
 
 namespace ct::models {
-
-// xoshiro256** (Blackman & Vigna), state filled by splitmix64 from one 64-bit seed.
-class Rng {
- public:
-  explicit Rng(uint64_t seed);
-  uint64_t next();
-  // Uniform in [0, 1) with 53 random bits.
-  double uniform();
-
- private:
-  uint64_t s_[4];
-};
 
 struct GenerationOptions {
   int max_new_tokens = 20;

@@ -9,7 +9,7 @@
 #include <set>
 
 #include "core/error.h"
-#include "lineage/random.h"
+#include "core/random.h"
 
 namespace ct::lineage {
 namespace {

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "lineage/random.h"
+#include "core/random.h"
 
 namespace ct::lineage {
 namespace {

@@ -11,7 +11,7 @@
 #include "io/tensor_store.h"
 #include "lineage/blocks.h"
 #include "lineage/dense.h"
-#include "lineage/random.h"
+#include "core/random.h"
 #include "lineage/statistics.h"
 #include "lineage/trace.h"
 

@@ -49,7 +49,7 @@ void rewrite_checkpoint(const fs::path& src, const fs::path& dir,
 std::vector<float> seeded_pixels(const io::ClipVisionConfig& c) {
   Rng rng(99);
   std::vector<float> p(static_cast<std::size_t>(3 * c.image_size * c.image_size));
-  for (auto& v : p) v = static_cast<float>(rng.uniform() * 4.0 - 2.0);
+  for (auto& v : p) v = static_cast<float>(rng.uniform01() * 4.0 - 2.0);
   return p;
 }
 
@@ -244,13 +244,13 @@ TEST(LlavaModel, OriginalLayoutNeedsItsVisionTower) {
 TEST(Generation, SamplerIsSeededAndPortable) {
   Rng a(42), b(42), c(43);
   for (int i = 0; i < 5; ++i) {
-    const uint64_t x = a.next();
-    EXPECT_EQ(x, b.next());
-    EXPECT_NE(x, c.next());
+    const uint64_t x = a.next_u64();
+    EXPECT_EQ(x, b.next_u64());
+    EXPECT_NE(x, c.next_u64());
   }
   double sum = 0;
   for (int i = 0; i < 10000; ++i) {
-    const double u = a.uniform();
+    const double u = a.uniform01();
     ASSERT_GE(u, 0.0);
     ASSERT_LT(u, 1.0);
     sum += u;

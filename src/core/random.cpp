@@ -1,9 +1,9 @@
-#include "lineage/random.h"
+#include "core/random.h"
 
 #include <cmath>
 #include <numbers>
 
-namespace ct::lineage {
+namespace ct {
 namespace {
 
 uint64_t splitmix64(uint64_t& state) {
@@ -85,4 +85,4 @@ std::vector<int64_t> random_permutation(int64_t n, Rng& rng) {
   return p;
 }
 
-}  // namespace ct::lineage
+}  // namespace ct

@@ -1,6 +1,7 @@
-// Seeded random numbers for the lineage tests: a xoshiro256** generator (seeded through
-// SplitMix64), unbiased bounded integers (Lemire's multiply-and-reject), Box-Muller Gaussians and
-// the Fisher-Yates shuffle that PERMTEST draws its permutations with.
+// Seeded random numbers for every layer (lineage permutation tests, sampling in generation, the
+// demo models): a xoshiro256** generator (seeded through SplitMix64), unbiased bounded integers
+// (Lemire's multiply-and-reject), Box-Muller Gaussians and the Fisher-Yates shuffle. Portable:
+// no std::*_distribution, whose outputs differ between standard libraries.
 //
 // Streams are explicit: callers derive a seed from ExecContext::seed() (or a test constant) and a
 // stream id with derive_seed(), so no generator is shared between threads and results never
@@ -11,7 +12,7 @@
 #include <span>
 #include <vector>
 
-namespace ct::lineage {
+namespace ct {
 
 class Rng {
  public:
@@ -38,4 +39,4 @@ void fisher_yates(std::span<int64_t> values, Rng& rng);
 // A uniformly random permutation of 0..n-1.
 std::vector<int64_t> random_permutation(int64_t n, Rng& rng);
 
-}  // namespace ct::lineage
+}  // namespace ct
