@@ -25,28 +25,35 @@ PROMPTS = [
 ]
 
 
+def encode(sp, cfg, text):
+    """llava-hf rule: split out added tokens (longest match), encode each text piece separately with
+    SentencePiece (each gets its own leading space marker), BOS once at the start."""
+    added = {v["content"]: int(k) for k, v in cfg["added_tokens_decoder"].items()}
+    ids = [sp.bos_id()] if cfg.get("add_bos_token", True) else []
+    i = start = 0
+    while i < len(text):
+        hits = [t for t in added if text.startswith(t, i)]
+        if not hits:
+            i += 1
+            continue
+        tok = max(hits, key=len)
+        if i > start:
+            ids += sp.encode(text[start:i])
+        ids.append(added[tok])
+        i += len(tok)
+        start = i
+    if start < len(text):
+        ids += sp.encode(text[start:])
+    return ids
+
+
 def main():
     d = sys.argv[1]
     sp = spm.SentencePieceProcessor(model_file=os.path.join(d, "tokenizer.model"))
     with open(os.path.join(d, "tokenizer_config.json")) as f:
         cfg = json.load(f)
-    added = {v["content"]: int(k) for k, v in cfg["added_tokens_decoder"].items()}
     for text in PROMPTS:
-        ids = [sp.bos_id()] if cfg.get("add_bos_token", True) else []
-        i = start = 0
-        while i < len(text):
-            hits = [t for t in added if text.startswith(t, i)]
-            if not hits:
-                i += 1
-                continue
-            tok = max(hits, key=len)
-            if i > start:
-                ids += sp.encode(text[start:i])
-            ids.append(added[tok])
-            i += len(tok)
-            start = i
-        if start < len(text):
-            ids += sp.encode(text[start:])
+        ids = encode(sp, cfg, text)
         plain = [t for t in ids if t < sp.get_piece_size()]
         esc = "".join(c if 32 <= ord(c) < 127 and c not in '"\\?' else "".join("\\%03o" % b for b in c.encode())
                       for c in text)

@@ -2,6 +2,8 @@
 // independent (hand-written) writer, and the atomic-write guarantees.
 #include <gtest/gtest.h>
 
+#include "support/test_dir.h"
+
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -17,14 +19,7 @@ namespace ct::io {
 namespace {
 namespace fs = std::filesystem;
 
-// A fresh directory per test: CROSSTRACE_TEST_TMP/<suite>.<test>.
-fs::path test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const fs::path dir = fs::path(CROSSTRACE_TEST_TMP) / (std::string(info->test_suite_name()) + "." + info->name());
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using ct::testing::test_dir;
 
 std::vector<std::byte> read_all(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);

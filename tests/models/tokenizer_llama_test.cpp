@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/test_dir.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -28,13 +30,7 @@ fs::path llava_hf_dir() {
   return root / "llava_hf";
 }
 
-fs::path test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const fs::path dir = fs::path(CROSSTRACE_TEST_TMP) / (std::string(info->test_suite_name()) + "." + info->name());
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using ct::testing::test_dir;
 
 struct Golden {
   std::string text;

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/test_dir.h"
+
 #include <filesystem>
 #include <fstream>
 #include <string_view>
@@ -20,13 +22,7 @@ using namespace std::string_view_literals;
 
 fs::path vocab_path() { return fs::path(CROSSTRACE_SOURCE_DIR) / "tests/data/wordpiece/vocab.txt"; }
 
-fs::path test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const fs::path dir = fs::path(CROSSTRACE_TEST_TMP) / (std::string(info->test_suite_name()) + "." + info->name());
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+using ct::testing::test_dir;
 
 struct Golden {
   std::string_view text;

@@ -58,23 +58,7 @@ def ref_tokenize(d, text, original):
             if c:
                 ids += sp.encode(c)
         return ids
-    added = {v["content"]: int(k) for k, v in cfg["added_tokens_decoder"].items()}
-    ids = [sp.bos_id()]
-    i = start = 0
-    while i < len(text):
-        hits = [t for t in added if text.startswith(t, i)]
-        if not hits:
-            i += 1
-            continue
-        tok = max(hits, key=len)
-        if i > start:
-            ids += sp.encode(text[start:i])
-        ids.append(added[tok])
-        i += len(tok)
-        start = i
-    if start < len(text):
-        ids += sp.encode(text[start:])
-    return ids
+    return llama_tokenizer_reference.encode(sp, cfg, text)
 
 
 def ref_decode(d, ids):
@@ -371,8 +355,9 @@ def main():
     ap.add_argument("--tmp", required=True)
     a = ap.parse_args()
     sys.path.insert(0, os.path.join(a.source, "tools"))
-    global torch_reference, image_reference
+    global torch_reference, image_reference, llama_tokenizer_reference
     import image_reference  # noqa: E402
+    import llama_tokenizer_reference  # noqa: E402
     import torch_reference  # noqa: E402
     torch.set_num_threads(1)
     a.tmp = os.path.join(a.tmp, str(os.getpid()))

@@ -1,0 +1,21 @@
+// A fresh, empty directory per test case: CROSSTRACE_TEST_TMP/<suite>.<test>. ctest runs each case
+// as its own process, so per-case names keep parallel runs apart.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+namespace ct::testing {
+
+inline std::filesystem::path test_dir() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::filesystem::path dir =
+      std::filesystem::path(CROSSTRACE_TEST_TMP) / (std::string(info->test_suite_name()) + "." + info->name());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+}  // namespace ct::testing
