@@ -11,8 +11,34 @@
 
 namespace ct {
 
+// How long a thread that waits for the pool spins before it sleeps on a condition variable. Decode
+// steps issue a parallel loop every few hundred microseconds with a little serial work between
+// them: a futex wake-up costs tens of microseconds on a virtual machine, which on a memory-bound
+// loop is time the other thread's half of the stream stands still. Past this budget the waiter
+// sleeps, so an idle pool, or one oversubscribed by other processes, burns no more than this.
+constexpr auto kSpinBudget = std::chrono::microseconds(100);
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+// Spins until ready() or kSpinBudget has passed; returns ready().
+template <typename Ready>
+bool spin_until(const Ready& ready) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpinBudget;
+  for (int i = 1;; ++i) {
+    if (ready()) return true;
+    cpu_relax();
+    if ((i & 63) == 0 && std::chrono::steady_clock::now() > deadline) return ready();
+  }
+}
+
 // A fixed set of worker threads that run one batch of tasks at a time: task t of n on worker t
-// (task 0 on the caller).
+// (task 0 on the caller). A batch is published by bumping generation_ (under mu_, so a worker
+// that checks it before sleeping cannot miss it); workers and the caller first spin on the atomics,
+// then sleep on the condition variables.
 class ThreadPool {
  public:
   explicit ThreadPool(int workers) {
@@ -22,7 +48,7 @@ class ThreadPool {
   ~ThreadPool() {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      stop_ = true;
+      stop_.store(true, std::memory_order_release);
     }
     start_.notify_all();
     for (auto& t : threads_) t.join();
@@ -32,21 +58,27 @@ class ThreadPool {
   // caller running task 0) runs serially instead of waiting for the pool it is part of.
   bool busy() const { return busy_.load(std::memory_order_acquire); }
 
-  // Runs task(t) for t in [0, n), n <= workers + 1, and returns when all have finished.
+  // Runs task(t) for t in [0, n), n <= workers + 1, and returns when all have finished (and every
+  // worker has seen the batch).
   void run(int n, const std::function<void(int)>& task) {
     std::lock_guard<std::mutex> serial(run_mu_);
     busy_.store(true, std::memory_order_release);
+    task_ = &task;
+    n_tasks_ = n;
+    // Every worker checks in, the idle ones (index >= n) too: the next run() may only rewrite task_
+    // and n_tasks_ once no worker can still be reading this batch's.
+    remaining_.store(static_cast<int>(threads_.size()), std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      task_ = &task;
-      n_tasks_ = n;
-      remaining_ = n - 1;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     start_.notify_all();
     task(0);
-    std::unique_lock<std::mutex> lock(mu_);
-    done_.wait(lock, [&] { return remaining_ == 0; });
+    const auto finished = [&] { return remaining_.load(std::memory_order_acquire) == 0; };
+    if (!spin_until(finished)) {
+      std::unique_lock<std::mutex> lock(mu_);
+      done_.wait(lock, finished);
+    }
     task_ = nullptr;
     busy_.store(false, std::memory_order_release);
   }
@@ -54,29 +86,33 @@ class ThreadPool {
  private:
   void worker_loop(int index) {
     uint64_t seen = 0;
+    const auto published = [&] {
+      return stop_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen;
+    };
     for (;;) {
-      const std::function<void(int)>* task = nullptr;
-      {
+      if (!spin_until(published)) {
         std::unique_lock<std::mutex> lock(mu_);
-        start_.wait(lock, [&] { return stop_ || generation_ != seen; });
-        if (stop_) return;
-        seen = generation_;
-        if (index < n_tasks_) task = task_;
+        start_.wait(lock, published);
       }
-      if (!task) continue;
-      (*task)(index);  // never throws: parallel_for's tasks catch everything
-      std::lock_guard<std::mutex> lock(mu_);
-      if (--remaining_ == 0) done_.notify_one();
+      if (stop_.load(std::memory_order_acquire)) return;
+      seen = generation_.load(std::memory_order_acquire);
+      if (index < n_tasks_) (*task_)(index);  // never throws: parallel_for's tasks catch everything
+      if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(mu_);  // the caller checks remaining_ under mu_ before it sleeps
+        done_.notify_one();
+      }
     }
   }
 
   std::vector<std::thread> threads_;
   std::mutex mu_, run_mu_;
   std::condition_variable start_, done_;
+  // Written by run() before generation_ is bumped, read by workers after they see the bump.
   const std::function<void(int)>* task_ = nullptr;
-  int n_tasks_ = 0, remaining_ = 0;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
+  int n_tasks_ = 0;
+  std::atomic<int> remaining_{0};
+  std::atomic<uint64_t> generation_{0};
+  std::atomic<bool> stop_{false};
   std::atomic<bool> busy_{false};
 };
 

@@ -13,6 +13,9 @@ void linear(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const
             const WeightView& bias, float* y) {
   cpu::linear(ctx, x, n, in, w, bias, y);
 }
+void linear_group(const ExecContext& ctx, const float* x, int64_t n, int64_t in, std::span<const GroupedLinear> outs) {
+  cpu::linear_group(ctx, x, n, in, outs);
+}
 void layer_norm(const ExecContext& ctx, const float* x, int64_t n, int64_t d, const WeightView& w,
                 const WeightView& b, double eps, float* y) {
   cpu::layer_norm(ctx, x, n, d, w, b, eps, y);

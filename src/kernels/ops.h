@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "core/exec_context.h"
+#include "kernels/cpu/linear.h"
 #include "kernels/ref/activations.h"
 #include "kernels/ref/attention.h"
 #include "kernels/weight_view.h"
@@ -22,6 +23,10 @@ using ref::AttentionShape;
 // ref/linear.h: x [n, in] · wᵀ + b → y [n, w.rows].
 void linear(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const WeightView& w,
             const WeightView& bias, float* y);
+// Several linears over the same x (no bias): y_i = x · w_iᵀ, as linear() computes each, with the
+// decode-time weight streams of the group fused into one parallel loop (cpu/linear.h).
+using GroupedLinear = cpu::GroupedLinear;
+void linear_group(const ExecContext& ctx, const float* x, int64_t n, int64_t in, std::span<const GroupedLinear> outs);
 // ref/norm.h
 void layer_norm(const ExecContext& ctx, const float* x, int64_t n, int64_t d, const WeightView& w,
                 const WeightView& b, double eps, float* y);

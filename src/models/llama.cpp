@@ -1,6 +1,8 @@
 // LLaMA decoder: tensor list, loading, KV cache, forward with hooks.
 #include "models/llama.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 #include "io/checkpoint.h"
 #include "io/json_file.h"
@@ -73,6 +75,12 @@ void KvCache::append(int layer, const float* k, const float* v, int64_t n) {
   vl.insert(vl.end(), v, v + n * width_);
 }
 
+void KvCache::reserve(int64_t positions) {
+  const auto n = static_cast<std::size_t>(std::max<int64_t>(0, positions) * width_);
+  for (auto& x : k_) x.reserve(n);
+  for (auto& x : v_) x.reserve(n);
+}
+
 void KvCache::clear() {
   length_ = 0;
   for (auto& x : k_) x.clear();
@@ -124,9 +132,8 @@ LlamaLogits llama_forward(const io::LlamaConfig& c, const LlamaWeights& w, std::
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     const LlamaLayerWeights& l = w.layers[static_cast<std::size_t>(i)];
     kernels::rms_norm(ctx, h.data(), T, d, l.attn_norm, c.rms_norm_eps, xn.data());
-    kernels::linear(ctx, xn.data(), T, d, l.q, WeightView{}, q.data());
-    kernels::linear(ctx, xn.data(), T, d, l.k, WeightView{}, k.data());
-    kernels::linear(ctx, xn.data(), T, d, l.v, WeightView{}, v.data());
+    const kernels::GroupedLinear qkv[] = {{&l.q, q.data()}, {&l.k, k.data()}, {&l.v, v.data()}};
+    kernels::linear_group(ctx, xn.data(), T, d, qkv);
     kernels::rope_rotate_half(q.data(), T, H, hd, pos0, c.rope_theta);
     kernels::rope_rotate_half(k.data(), T, KV, hd, pos0, c.rope_theta);
     cache.append(i, k.data(), v.data(), T);
@@ -135,9 +142,9 @@ LlamaLogits llama_forward(const io::LlamaConfig& c, const LlamaWeights& w, std::
     hooks.emit_layer("lm", i, "attn_out", {o.data(), T, d});
     for (std::size_t j = 0; j < h.size(); ++j) h[j] += o[j];
     kernels::rms_norm(ctx, h.data(), T, d, l.mlp_norm, c.rms_norm_eps, xn.data());
-    kernels::linear(ctx, xn.data(), T, d, l.gate, WeightView{}, gate.data());
+    const kernels::GroupedLinear gate_up[] = {{&l.gate, gate.data()}, {&l.up, up.data()}};
+    kernels::linear_group(ctx, xn.data(), T, d, gate_up);
     hooks.emit_layer("lm", i, "mlp_gate", {gate.data(), T, ff});
-    kernels::linear(ctx, xn.data(), T, d, l.up, WeightView{}, up.data());
     hooks.emit_layer("lm", i, "mlp_up", {up.data(), T, ff});
     kernels::activate(act, gate.data(), T * ff);
     for (std::size_t j = 0; j < gate.size(); ++j) gate[j] *= up[j];

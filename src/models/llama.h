@@ -71,6 +71,9 @@ class KvCache {
   void append(int layer, const float* k, const float* v, int64_t n);
   void commit(int64_t n) { length_ += n; }
   void clear();
+  // Makes room for `positions` positions in every layer up front: without it the first decode step
+  // after a long prompt reallocates and copies every layer's cache (and faults in the new pages).
+  void reserve(int64_t positions);
 
  private:
   int64_t width_ = 0, length_ = 0;

@@ -103,5 +103,45 @@ TEST(CpuLinear, NoBiasAndThreadCountIndependent) {
   expect_close(x, n, in, wv, y1, want, "no bias");
 }
 
+// A group (q/k/v-like: three matrices of different heights and dtypes over one x) gives exactly
+// what one linear() per matrix gives, for one row (the fused stream) and for several rows, on every
+// ISA and with 1 and 3 threads (a thread's range then starts and ends inside different matrices).
+TEST(CpuLinear, GroupEqualsOneLinearPerMatrix) {
+  std::mt19937 gen(11);
+  std::normal_distribution<float> nd;
+  const int64_t in = 133;
+  const int64_t heights[] = {37, 5, 70};
+  const io::DType dtypes[] = {io::DType::kBF16, io::DType::kF32, io::DType::kF16};
+  std::vector<Stored> stored;
+  std::vector<WeightView> views;
+  for (int m = 0; m < 3; ++m) {
+    std::vector<float> w(static_cast<std::size_t>(heights[m] * in));
+    for (auto& e : w) e = nd(gen);
+    stored.push_back(store(w, dtypes[m]));
+  }
+  for (int m = 0; m < 3; ++m) views.push_back(stored[static_cast<std::size_t>(m)].view(dtypes[m], heights[m], in));
+  for (const int64_t n : {int64_t{1}, int64_t{3}, int64_t{9}}) {
+    std::vector<float> x(static_cast<std::size_t>(n * in));
+    for (auto& e : x) e = nd(gen);
+    for (const cpu::Isa isa : isas()) {
+      for (const int threads : {1, 3}) {
+        const ExecContext ctx(threads);
+        std::vector<std::vector<float>> got(3), want(3);
+        std::vector<cpu::GroupedLinear> group;
+        for (int m = 0; m < 3; ++m) {
+          got[m].assign(static_cast<std::size_t>(n * heights[m]), -1.0f);
+          want[m].resize(got[m].size());
+          group.push_back({&views[static_cast<std::size_t>(m)], got[m].data()});
+          cpu::linear(ctx, x.data(), n, in, views[static_cast<std::size_t>(m)], WeightView{}, want[m].data(), isa);
+        }
+        cpu::linear_group(ctx, x.data(), n, in, group, isa);
+        for (int m = 0; m < 3; ++m)
+          EXPECT_EQ(got[m], want[m]) << "matrix " << m << ", n " << n << ", isa " << cpu::isa_name(isa)
+                                     << ", threads " << threads;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ct::kernels

@@ -98,7 +98,8 @@ TEST(CpuVectorOps, RopeMatchesReference) {
 TEST(CpuAttention, MatchesReferenceOddShapesCausalBidirectionalGqaDecode) {
   struct Case { int heads, kv_heads, hd; int64_t n_q, n_kv; bool causal; };
   for (const Case c : {Case{3, 3, 12, 29, 29, false}, Case{4, 2, 40, 13, 37, true}, Case{4, 1, 64, 9, 9, true},
-                       Case{2, 2, 20, 3, 45, true}, Case{6, 3, 128, 1, 70, true}, Case{2, 2, 7, 33, 19, false}}) {
+                       Case{2, 2, 20, 3, 45, true}, Case{6, 3, 128, 1, 70, true}, Case{2, 2, 7, 33, 19, false},
+                       Case{3, 1, 7, 2, 5, false}, Case{8, 8, 33, 4, 4, true}}) {
     const auto q = randn(c.n_q * c.heads * c.hd, 6), k = randn(c.n_kv * c.kv_heads * c.hd, 7),
                v = randn(c.n_kv * c.kv_heads * c.hd, 8);
     ref::AttentionShape s{c.heads, c.kv_heads, c.hd, c.causal, c.causal ? c.n_kv - c.n_q : 0};

@@ -11,25 +11,48 @@
 namespace ct::kernels::cpu {
 namespace {
 
+// A few query rows against the cache. Threads split the heads into contiguous ranges, and both
+// passes walk the cache position-major: row j of K (and of V) holds every head's vector side by
+// side, so each position reads one contiguous run (this thread's heads) instead of one head_dim
+// slice every n_kv_heads·head_dim floats. Four positions go together (dot4 / axpy4: independent
+// FMA chains, one load and store of the output per four positions).
 void attention_decode(const ExecContext& ctx, const SimdTable& t, const float* q, int64_t n_q, const float* k,
                       const float* v, int64_t n_kv, const ref::AttentionShape& s, float* out) {
   const int64_t hd = s.head_dim, q_stride = static_cast<int64_t>(s.n_heads) * hd,
                 kv_stride = static_cast<int64_t>(s.n_kv_heads) * hd;
   const int group = s.n_heads / s.n_kv_heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  ctx.parallel_for(n_q * s.n_heads, [&](int64_t begin, int64_t end) {
-    std::vector<float> scores(static_cast<std::size_t>(n_kv));
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t i = item / s.n_heads;
-      const int h = static_cast<int>(item % s.n_heads), kvh = h / group;
+  ctx.parallel_for(s.n_heads, [&](int64_t h0, int64_t h1) {
+    std::vector<float> scores(static_cast<std::size_t>((h1 - h0) * n_kv));  // [h1 - h0, n_kv]
+    auto score_row = [&](int64_t h) { return scores.data() + (h - h0) * n_kv; };
+    for (int64_t i = 0; i < n_q; ++i) {
       const int64_t visible = s.causal ? s.q_pos0 + i + 1 : n_kv;
-      const float* qi = q + i * q_stride + h * hd;
-      for (int64_t j = 0; j < visible; ++j)
-        scores[static_cast<std::size_t>(j)] = t.dot(qi, k + j * kv_stride + kvh * hd, hd) * scale;
-      t.softmax_row(scores.data(), visible);
-      float* oi = out + i * q_stride + h * hd;
-      std::fill(oi, oi + hd, 0.0f);
-      for (int64_t j = 0; j < visible; ++j) t.axpy(scores[static_cast<std::size_t>(j)], v + j * kv_stride + kvh * hd, oi, hd);
+      const float* qi = q + i * q_stride;
+      // Scores, four positions at a time: [j, j + 4) x this thread's heads is 4 contiguous runs.
+      float s4[4];
+      int64_t j = 0;
+      for (; j + 4 <= visible; j += 4) {
+        const float* kj = k + j * kv_stride;
+        for (int64_t h = h0; h < h1; ++h) {
+          t.dot4(qi + h * hd, kj + (h / group) * hd, kv_stride, hd, s4);
+          for (int r = 0; r < 4; ++r) score_row(h)[j + r] = s4[r] * scale;
+        }
+      }
+      for (; j < visible; ++j) {
+        const float* kj = k + j * kv_stride;
+        for (int64_t h = h0; h < h1; ++h) score_row(h)[j] = t.dot(qi + h * hd, kj + (h / group) * hd, hd) * scale;
+      }
+      for (int64_t h = h0; h < h1; ++h) t.softmax_row(score_row(h), visible);
+      float* oi = out + i * q_stride;
+      std::fill(oi + h0 * hd, oi + h1 * hd, 0.0f);
+      for (j = 0; j + 4 <= visible; j += 4) {
+        const float* vj = v + j * kv_stride;
+        for (int64_t h = h0; h < h1; ++h) t.axpy4(score_row(h) + j, vj + (h / group) * hd, kv_stride, oi + h * hd, hd);
+      }
+      for (; j < visible; ++j) {
+        const float* vj = v + j * kv_stride;
+        for (int64_t h = h0; h < h1; ++h) t.axpy(score_row(h)[j], vj + (h / group) * hd, oi + h * hd, hd);
+      }
     }
   });
 }

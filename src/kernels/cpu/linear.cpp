@@ -454,6 +454,17 @@ void linear_gemm(const ExecContext& ctx, const float* x, int64_t n, int64_t in, 
   }
 }
 
+namespace {
+
+using StreamFn = void (*)(const float*, int64_t, const WeightView&, const float*, float*, int64_t, int64_t);
+StreamFn stream_fn(io::DType dt) {
+  return dt == io::DType::kF32    ? gemv_stream_avx512<float, false>
+         : dt == io::DType::kBF16 ? gemv_stream_avx512<uint16_t, false>
+                                  : gemv_stream_avx512<uint16_t, true>;
+}
+
+}  // namespace
+
 void linear_gemv(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const WeightView& w,
                  const WeightView& bias, float* y, Isa isa) {
   check_shapes(n, in, w, bias, isa);
@@ -474,10 +485,7 @@ void linear_gemv(const ExecContext& ctx, const float* x, int64_t n, int64_t in, 
     default: gemv_pick<4>(isa, w.dtype, quad, single); break;
   }
   if (n == 1 && isa == Isa::kAvx512) {
-    using StreamFn = void (*)(const float*, int64_t, const WeightView&, const float*, float*, int64_t, int64_t);
-    const StreamFn fn = w.dtype == io::DType::kF32    ? gemv_stream_avx512<float, false>
-                        : w.dtype == io::DType::kBF16 ? gemv_stream_avx512<uint16_t, false>
-                                                      : gemv_stream_avx512<uint16_t, true>;
+    const StreamFn fn = stream_fn(w.dtype);
     ctx.parallel_for(out, [&](int64_t j0, int64_t j1) { fn(x, in, w, bp, y, j0, j1); });
     return;
   }
@@ -505,6 +513,28 @@ void linear(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const
   } else {
     linear_gemm(ctx, x, n, in, w, bias, y, isa);
   }
+}
+
+void linear_group(const ExecContext& ctx, const float* x, int64_t n, int64_t in,
+                  std::span<const GroupedLinear> outs, Isa isa) {
+  if (n != 1 || isa != Isa::kAvx512) {
+    for (const GroupedLinear& o : outs) linear(ctx, x, n, in, *o.w, WeightView{}, o.y, isa);
+    return;
+  }
+  int64_t total = 0;
+  for (const GroupedLinear& o : outs) {
+    check_shapes(n, in, *o.w, WeightView{}, isa);
+    total += o.w->rows;
+  }
+  // Rows [j0, j1) of the concatenation [outs[0] rows | outs[1] rows | ...].
+  ctx.parallel_for(total, [&](int64_t j0, int64_t j1) {
+    int64_t first = 0;
+    for (const GroupedLinear& o : outs) {
+      const int64_t a = std::max(j0, first) - first, b = std::min(j1, first + o.w->rows) - first;
+      if (a < b) stream_fn(o.w->dtype)(x, in, *o.w, nullptr, o.y, a, b);
+      first += o.w->rows;
+    }
+  });
 }
 
 }  // namespace ct::kernels::cpu

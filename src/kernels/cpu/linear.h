@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "core/exec_context.h"
 #include "kernels/cpu/isa.h"
@@ -34,6 +35,20 @@ constexpr int64_t kGemvChunkedMaxRows = 8;
 // x [n, in], w [out, in] (f32/f16/bf16), bias [out] or empty, y [n, out].
 void linear(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const WeightView& w,
             const WeightView& bias, float* y, Isa isa = best_isa());
+
+// One output of linear_group: y [n, w->rows] = x · w->ᵀ (no bias).
+struct GroupedLinear {
+  const WeightView* w;
+  float* y;
+};
+
+// Several linears over the same x [n, in] (q/k/v, gate/up). With one row of x on AVX-512 (decode),
+// one parallel loop streams all the weights back to back: thread t takes the t-th contiguous part of
+// their concatenated rows, so a group costs one wake-up and one stream start per thread instead of
+// one per matrix. Every output element is the same sum as linear() computes for it (bit-equal).
+// Otherwise each output is one linear() call.
+void linear_group(const ExecContext& ctx, const float* x, int64_t n, int64_t in,
+                  std::span<const GroupedLinear> outs, Isa isa = best_isa());
 
 // The GEMM path regardless of n (tests, benchmarks).
 void linear_gemm(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const WeightView& w,

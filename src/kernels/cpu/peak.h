@@ -2,11 +2,12 @@
 // instruction set the kernels use, and the streaming read bandwidth of memory. Benchmarks print
 // their measured figures next to these (STYLE.md: figures beside the floor).
 //
-// Ownership: allocate and free their own buffers. Thread-safety: re-entrant; they use all
+// Ownership: allocate and free their own buffers (the probe object owns its buffer). Thread-safety: re-entrant; they use all
 // ctx.threads() threads. Failure: none (allocation failure throws std::bad_alloc).
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "core/exec_context.h"
 #include "kernels/cpu/isa.h"
@@ -21,5 +22,19 @@ double measure_fma_peak(const ExecContext& ctx, double seconds, Isa isa = best_i
 // Bytes/s of a streaming read (sum of a buffer of `bytes`, larger than the caches) on every thread
 // at once; the best of `repeats` passes.
 double measure_read_bandwidth(const ExecContext& ctx, int64_t bytes, int repeats);
+
+// The same probe with its buffer kept, for benches that measure the bandwidth next to each timed
+// step: on a shared virtual machine the bandwidth available moves by 2x within a minute, so a floor
+// measured once, before the work, says little about the step timed a minute later.
+class ReadBandwidthProbe {
+ public:
+  ReadBandwidthProbe(const ExecContext& ctx, int64_t bytes);
+  double measure(int repeats) const;  // bytes/s, the best of `repeats` passes
+
+ private:
+  const ExecContext& ctx_;
+  std::vector<float> buf_;  // [threads x chunk] floats, chunk a multiple of 64
+  int64_t chunk_ = 0;
+};
 
 }  // namespace ct::kernels::cpu

@@ -21,6 +21,9 @@ struct SimdTable {
   void (*rope_row)(float* xr, int n_heads, int head_dim, const float* cs, const float* sn);
   float (*dot)(const float* a, const float* b, int64_t n);
   void (*axpy)(float alpha, const float* x, float* y, int64_t n);
+  // Four rows at a time (decode attention): out[r] = a · (b + r·b_stride); y += Σ_r alpha[r]·(x + r·x_stride).
+  void (*dot4)(const float* a, const float* b, int64_t b_stride, int64_t n, float* out);
+  void (*axpy4)(const float* alpha, const float* x, int64_t x_stride, float* y, int64_t n);
   void (*scores_block)(const float* q, int hd, const float* kt, int64_t ld_kt, int64_t cols, float scale, float* s,
                        int64_t lds);
   void (*pv_block)(const float* p, int64_t ldp, int64_t nvis, const float* v, int64_t v_stride, int hd, float* o);

@@ -52,7 +52,7 @@ using V = simd::V512;
 #define CT_SIMD_TABLE(ns)                                                                                    \
   SimdTable {                                                                                                \
     ns::layer_norm_row, ns::rms_norm_row, ns::softmax_row, ns::x_sigmoid, ns::gelu_tanh, ns::rope_row, ns::dot, \
-        ns::axpy, ns::scores_block, ns::pv_block, 2 * ns::kW                                                 \
+        ns::axpy, ns::dot4, ns::axpy4, ns::scores_block, ns::pv_block, 2 * ns::kW                                                 \
   }
 
 std::vector<float> widen_all(const WeightView& w) {
