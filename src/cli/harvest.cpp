@@ -8,8 +8,8 @@
 // token_ids (JSON array of the LM input ids, image positions included), family}. `--hooks all`
 // takes every hook the model offers; an unknown hook is an InputError listing the valid ones.
 //
-// Into an activation store (CONTRACTS.md 4): when --out does not end in ".safetensors" it names a
-// store directory (new, empty, or an existing store). The input's rows are appended to every hook
+// Into an activation store (CONTRACTS.md 4): when --out ends in "/", is a directory or has no
+// extension, it names a store directory (new, empty, or an existing store). The input's rows are appended to every hook
 // through ActivationStoreWriter (shards written atomically with their crc32, store.json rewritten
 // last), so running again over more inputs grows the store; store.json lists each input's row
 // range with its image and prompt under "inputs". The hooks of a store share their row numbering,
@@ -54,17 +54,16 @@ std::vector<std::string> split_hooks(const std::string& list) {
   }
 }
 
-bool names_a_store(const std::string& out) {
-  const std::string ext = ".safetensors";
-  return out.size() < ext.size() || out.compare(out.size() - ext.size(), ext.size(), ext) != 0;
+// --out names a store when it ends in a separator ("STORE/"), is an existing directory, or has no
+// extension; anything else (FILE.safetensors, as before) is the single-input file.
+bool names_a_store(const fs::path& out) {
+  std::error_code ec;
+  return !out.has_filename() || fs::is_directory(out, ec) || out.extension().empty();
 }
 
 // Fails before the forward pass when the output cannot be written where asked.
 void check_out_path(const fs::path& out) {
   if (out.empty()) throw InputError("--out", "needs the output file (FILE.safetensors) or store directory (STORE/)");
-  if (fs::is_directory(out)) {
-    throw InputError(out.string(), "is a directory; single-input harvest writes one FILE.safetensors");
-  }
   const fs::path parent = out.parent_path();
   if (!parent.empty() && !fs::is_directory(parent)) {
     throw InputError(out.string(), "its directory " + parent.string() + " does not exist");
@@ -134,7 +133,7 @@ int run_harvest(int argc, char** argv) {
   if (!args.options.count("--hooks")) throw InputError("--hooks", "missing: name the hook points to capture, or all");
   const std::string model = args.positional[0];
   fs::path out = args.get("--out");
-  const bool to_store = !out.empty() && names_a_store(out.string());
+  const bool to_store = !out.empty() && names_a_store(out);
   if (to_store && !out.has_filename()) out = out.parent_path();  // "STORE/" names the directory STORE
   if (!to_store) check_out_path(out);
   if (!to_store && args.options.count("--dtype"))
