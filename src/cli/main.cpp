@@ -24,6 +24,8 @@ constexpr const char* kUsage =
     "                           or with --raw-prompt the whole prompt with exactly one <image>)\n"
     "  harvest MODEL --hooks H1,H2,...|all --image IMG --prompt TEXT --out FILE.safetensors\n"
     "                           capture hook points of one forward pass into a safetensors file\n"
+    "  harvest MODEL --hooks H1,H2,... --image IMG --prompt TEXT --out STORE/ [--dtype f32|f16|bf16]\n"
+    "                           append them to an activation store (rows pair by token across hooks)\n"
     "  compare MODEL_A MODEL_B [--data DIR] --out REPORT_DIR [--force]\n"
     "                           anatomy, lineage and features; writes report.html, report.md, report.json\n"
     "  crosscoder train|analyze|export|planted ...\n"

@@ -126,6 +126,23 @@ ActivationStore ActivationStore::open(const fs::path& dir) {
     st.dtype_ = parse_store_dtype(j.at("dtype").get<std::string>());
     st.rows_ = j.at("rows").get<int64_t>();
     st.complete_ = j.value("complete", false);
+    st.shard_rows_ = j.value("shard_rows", int64_t{0});
+    if (j.contains("inputs")) {
+      int64_t next = 0;
+      for (const auto& in : j.at("inputs")) {
+        StoreInput rec;
+        for (const auto& [k, v] : in.items()) {
+          if (k == "row_begin") rec.row_begin = v.get<int64_t>();
+          else if (k == "rows") rec.rows = v.get<int64_t>();
+          else rec.info[k] = v.is_string() ? v.get<std::string>() : v.dump();
+        }
+        if (rec.row_begin < next || rec.rows < 0 || rec.row_begin + rec.rows > st.rows_)
+          throw InputError(where, "input at row " + std::to_string(rec.row_begin) + " overlaps another or lies past row " +
+                                      std::to_string(st.rows_));
+        next = rec.row_begin + rec.rows;
+        st.inputs_.push_back(std::move(rec));
+      }
+    }
     if (j.contains("sources"))
       for (const auto& [k, v] : j.at("sources").items()) st.sources_[k] = v.is_string() ? v.get<std::string>() : v.dump();
     for (const auto& h : j.at("hooks")) {
@@ -244,6 +261,7 @@ ActivationStoreWriter::ActivationStoreWriter(fs::path dir, std::vector<StoreHook
         id_shards_.push_back({s.at("file").get<std::string>(), s.at("row_begin").get<int64_t>(),
                               s.at("rows").get<int64_t>(), parse_hex32(s.at("crc32").get<std::string>(), where)});
     rows_written_ = old.rows();
+    inputs_ = old.inputs();
     // A store finished with a partial last shard continues in a new shard; that is allowed.
   } else {
     fs::create_directories(dir_);
@@ -284,6 +302,13 @@ void ActivationStoreWriter::append(const std::vector<const float*>& hook_rows, i
     done += n;
     if (buffered_ == opt_.shard_rows) flush_shard();
   }
+}
+
+void ActivationStoreWriter::begin_input(int64_t rows, std::map<std::string, std::string> info) {
+  CT_CHECK(!finished_ && rows >= 0);
+  for (const auto& [k, v] : info)
+    if (k == "row_begin" || k == "rows") throw InputError(dir_.string(), "input field '" + k + "' is reserved");
+  inputs_.push_back({this->rows(), rows, std::move(info)});
 }
 
 void ActivationStoreWriter::flush_shard() {
@@ -337,6 +362,16 @@ void ActivationStoreWriter::write_manifest(bool complete) const {
     j["input_ids"] = {{"dtype", "i32"}, {"shards", nlohmann::json::array()}};
     for (const auto& s : id_shards_) j["input_ids"]["shards"].push_back(shard_json(s, 4));
   }
+  // Inputs whose rows are all in listed shards (a crash loses the others with their rows).
+  bool any_input = false;
+  for (const auto& in : inputs_) {
+    if (in.row_begin + in.rows > rows_written_) break;
+    nlohmann::json ij{{"row_begin", in.row_begin}, {"rows", in.rows}};
+    for (const auto& [k, v] : in.info) ij[k] = v;
+    j["inputs"].push_back(std::move(ij));
+    any_input = true;
+  }
+  if (!any_input && !inputs_.empty()) j["inputs"] = nlohmann::json::array();
   const std::string text = j.dump(1) + "\n";
   const fs::path p = dir_ / kManifest;
   io::write_file_atomically(p, [&](std::FILE* f) { io::write_bytes(f, text.data(), text.size(), p); });

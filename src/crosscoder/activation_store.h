@@ -10,7 +10,9 @@
 //                                   "shards": [{"file": "H.0.bin", "row_begin": 0, "rows": n,
 //                                               "bytes": n*d*size, "crc32": "xxxxxxxx"}, ...]}, ...],
 //                        "input_ids": {"shards": [{"file": "input_ids.0.bin", "row_begin", "rows",
-//                                                  "bytes", "crc32"}]}   (optional)}
+//                                                  "bytes", "crc32"}]}   (optional),
+//                        "inputs": [{"row_begin": r, "rows": n, free-form strings: image,
+//                                    prompt, ...}, ...]   (optional: which rows each input gave)}
 //   <hook>.<n>.bin      row-major [rows, d] in the declared dtype, little-endian, no header
 //   input_ids.<n>.bin   int32 [rows]: the input (token) id of every row, when the writer has them
 // Shard n of every hook covers the same rows [row_begin, row_begin + rows). The checksum is the
@@ -54,6 +56,12 @@ struct StoreHook {
   int64_t dim = 0;
 };
 
+// One input (an image + prompt, a document) and the rows it contributed.
+struct StoreInput {
+  int64_t row_begin = 0, rows = 0;
+  std::map<std::string, std::string> info;
+};
+
 struct StoreShard {
   std::string file;
   int64_t row_begin = 0, rows = 0;
@@ -72,6 +80,8 @@ class ActivationStore {
   const std::vector<StoreHook>& hooks() const { return hooks_; }
   const std::map<std::string, std::string>& sources() const { return sources_; }
   bool has_input_ids() const { return has_ids_; }
+  int64_t shard_rows() const { return shard_rows_; }        // the writer's shard size (0: not recorded)
+  const std::vector<StoreInput>& inputs() const { return inputs_; }  // empty when not recorded
   // Index of hook `name`; InputError naming the store and listing its hooks when absent.
   int64_t hook_index(const std::string& name) const;
 
@@ -90,9 +100,10 @@ class ActivationStore {
   };
   std::filesystem::path dir_;
   StoreDType dtype_ = StoreDType::kF32;
-  int64_t rows_ = 0;
+  int64_t rows_ = 0, shard_rows_ = 0;
   bool complete_ = false;
   bool has_ids_ = false;
+  std::vector<StoreInput> inputs_;
   std::vector<StoreHook> hooks_;
   std::map<std::string, std::string> sources_;
   std::vector<std::vector<Mapped>> shards_;  // [hook][shard]
@@ -122,6 +133,9 @@ class ActivationStoreWriter {
   // Appends `count` rows to every hook: hook_rows[h] is [count, dim_h] f32. `input_ids` [count]
   // is required exactly when the store carries ids. InputError on a wrong hook count.
   void append(const std::vector<const float*>& hook_rows, int64_t count, const int32_t* input_ids = nullptr);
+  // Records that the next `rows` rows appended come from one input described by `info`; the
+  // manifest lists an input once all its rows are in written shards.
+  void begin_input(int64_t rows, std::map<std::string, std::string> info);
   // Writes the partial last shard and marks the store complete.
   void finish();
   int64_t rows() const { return rows_written_ + buffered_; }
@@ -134,6 +148,7 @@ class ActivationStoreWriter {
   std::vector<StoreShard> id_shards_;
   std::vector<std::vector<uint8_t>> buffers_;    // [hook] encoded rows of the open shard
   std::vector<int32_t> id_buffer_;
+  std::vector<StoreInput> inputs_;
   int64_t rows_written_ = 0, buffered_ = 0;
   bool finished_ = false;
 

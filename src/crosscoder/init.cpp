@@ -70,7 +70,7 @@ std::vector<double> geometric_median(const float* points, int64_t n, int64_t d, 
 }
 
 Params<float> init_params(const CrosscoderSpec& spec, double init_norm, uint64_t seed,
-                          const float* first_batch, int64_t batch) {
+                          const float* first_batch, int64_t batch, bool same_blocks) {
   spec.validate();
   const int64_t dict = spec.dict_size, dim = spec.total_dim();
   const auto off = spec.offsets();
@@ -84,6 +84,8 @@ Params<float> init_params(const CrosscoderSpec& spec, double init_norm, uint64_t
     for (double& v : draw) v = rng.normal();
     for (int64_t m = 0; m < spec.sources(); ++m) {
       const int64_t dm = spec.dims[m];
+      if (!same_blocks && m > 0)
+        for (double& v : draw) v = rng.normal();
       double s = 0;
       for (int64_t i = 0; i < dm; ++i) s += draw[i] * draw[i];
       const double scale = s > 0 ? init_norm / std::sqrt(s) : 0.0;

@@ -2,7 +2,8 @@
 //
 // - init_params: decoder rows Gaussian, every (latent, source) block rescaled to `init_norm`, the
 //   same block for every source (equal widths; with unequal widths each block is the prefix of one
-//   shared draw, renormalised), so every latent starts at relative norm 0.5; encoder = decoder
+//   shared draw, renormalised), so every latent starts at relative norm 0.5 (or, on request, an
+//   independent draw per source, still at norm init_norm); encoder = decoder
 //   transposed; b_enc = 0; b_dec^m = geometric median of the first batch (or zero).
 // - geometric_median: Weiszfeld iterations (<= 100, tol 1e-5), robust to a point on the iterate.
 // - norm scales: s_m = sqrt(d_m) / mean_rows ||x^m||; folding turns weights trained on s_m x^m into
@@ -37,9 +38,11 @@ class Rng {
 std::vector<double> geometric_median(const float* points, int64_t n, int64_t d, int max_iter = 100,
                                      double tol = 1e-5);
 
-// first_batch [B, D] (already normalised) or null for b_dec = 0.
+// first_batch [B, D] (already normalised) or null for b_dec = 0. same_blocks = false draws every
+// source's decoder block independently (the self-diff null test of specs/crosscoders.md 15.2, where
+// agreement between the blocks must be learned, not inherited from the initialisation).
 Params<float> init_params(const CrosscoderSpec& spec, double init_norm, uint64_t seed,
-                          const float* first_batch, int64_t batch);
+                          const float* first_batch, int64_t batch, bool same_blocks = true);
 
 // Per-source scale s_m = sqrt(d_m) / mean ||x^m|| over rows [B, D].
 std::vector<double> estimate_norm_scales(const CrosscoderSpec& spec, const float* rows, int64_t n);

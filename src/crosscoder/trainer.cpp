@@ -86,12 +86,41 @@ void Trainer::initialize() {
   std::vector<float> first;
   const int64_t n = std::min<int64_t>(cfg_.batch_size, 4096);
   if (cfg_.geometric_median_init) read_batch(0, n, first);
-  model_.params = init_params(spec_, init_norm, cfg_.seed, first.empty() ? nullptr : first.data(), n);
+  model_.params = init_params(spec_, init_norm, cfg_.seed, first.empty() ? nullptr : first.data(), n,
+                              cfg_.same_init_blocks);
   model_.theta = -1;
+  estimate_aux_scale();
   adam_ = {};
   dead_.assign(spec_.dict_size, 0);
   rows_seen_ = 0;
   initialized_ = true;
+}
+
+void Trainer::estimate_aux_scale() {
+  aux_scale_ = 1;
+  if (!cfg_.aux_relative || spec_.sparsity == Sparsity::kL1) return;
+  const int64_t n = std::min<int64_t>(std::max<int64_t>(cfg_.norm_rows, 1), source_.rows());
+  const int64_t dim = spec_.total_dim(), msrc = spec_.sources();
+  const auto off = spec_.offsets();
+  std::vector<float> rows;
+  read_batch(0, n, rows);  // [n, D], normalised like the training batches
+  std::vector<double> mean(dim, 0.0);
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t i = 0; i < dim; ++i) mean[i] += rows[b * dim + i];
+  for (double& v : mean) v /= static_cast<double>(n);
+  double total = 0;
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t m = 0; m < msrc; ++m) {
+      double s = 0;
+      for (int64_t i = off[m]; i < off[m + 1]; ++i) {
+        const double e = rows[b * dim + i] - mean[i];
+        s += e * e;
+      }
+      total += spec_.recon == ReconLoss::kSquared ? s : std::sqrt(s) / static_cast<double>(msrc);
+    }
+  const double scale = total / static_cast<double>(n);
+  // Constant rows: nothing to reconstruct, keep alpha as given.
+  aux_scale_ = scale > 0 && std::isfinite(scale) ? scale : 1.0;
 }
 
 StepStats Trainer::step() {
@@ -113,8 +142,10 @@ StepStats Trainer::step() {
   }
   if (cfg_.aux_k && n_dead > 0) opt.dead = dead_mask_.data();
 
+  CrosscoderSpec loss_spec = spec_;
+  loss_spec.aux_alpha *= aux_scale_;
   BatchResult<float> res;
-  compute_loss(spec_, model_.params, batch_.data(), batch, opt, res, &grads_, ctx_);
+  compute_loss(loss_spec, model_.params, batch_.data(), batch, opt, res, &grads_, ctx_);
 
   // Dead-latent counters: + B for everyone, 0 for those that fired.
   for (int64_t j = 0; j < dict; ++j) dead_[j] += batch;
@@ -174,7 +205,8 @@ void fetch(const io::TensorStore& store, const std::string& name, const std::vec
 }
 
 nlohmann::json config_json(const CrosscoderSpec& spec, const TrainConfig& cfg, const Crosscoder& m,
-                           int64_t steps, int64_t rows, const std::map<std::string, std::string>& run) {
+                           int64_t steps, int64_t rows, double aux_scale,
+                           const std::map<std::string, std::string>& run) {
   nlohmann::json j;
   j["format"] = "crosstrace-crosscoder";
   j["version"] = 1;
@@ -187,6 +219,7 @@ nlohmann::json config_json(const CrosscoderSpec& spec, const TrainConfig& cfg, c
   j["recon_loss"] = recon_name(spec.recon);
   j["aux_alpha"] = spec.aux_alpha;
   j["aux_k_max"] = spec.aux_k_max;
+  j["aux_scale"] = aux_scale;  // AuxK weight = aux_alpha * aux_scale (TrainConfig::aux_relative)
   j["code_normalization"] = "sum_of_decoder_norms";
   j["encoder_input_bias"] = false;
   j["normalization"] = {{"kind", cfg.normalize ? "mean_norm_to_sqrt_d" : "none"}, {"folded", false}};
@@ -197,9 +230,10 @@ nlohmann::json config_json(const CrosscoderSpec& spec, const TrainConfig& cfg, c
                 {"clip_norm", cfg.adam.clip_norm}, {"warmup_steps", cfg.warmup_steps},
                 {"decay_frac", cfg.decay_frac}, {"l1_warmup_frac", cfg.l1_warmup_frac},
                 {"k_init", cfg.k_init}, {"k_anneal_frac", cfg.k_anneal_frac},
-                {"dead_tokens", cfg.dead_tokens}, {"aux_k", cfg.aux_k},
+                {"dead_tokens", cfg.dead_tokens}, {"aux_k", cfg.aux_k}, {"aux_relative", cfg.aux_relative},
                 {"threshold_start_step", cfg.threshold_start_step},
                 {"threshold_decay", cfg.threshold_decay}, {"init_norm", cfg.init_norm},
+                {"same_init_blocks", cfg.same_init_blocks},
                 {"seed", cfg.seed}};
   j["run"] = nlohmann::json::object();
   for (const auto& [k, v] : run) j["run"][k] = v;
@@ -210,7 +244,7 @@ nlohmann::json config_json(const CrosscoderSpec& spec, const TrainConfig& cfg, c
 
 // Drops the fields that change while training (progress), so two configs compare equal.
 nlohmann::json without_progress(nlohmann::json j) {
-  for (const char* k : {"steps_done", "rows_seen", "theta"}) j.erase(k);
+  for (const char* k : {"steps_done", "rows_seen", "theta", "aux_scale"}) j.erase(k);
   if (j.contains("sources") && j["sources"].is_array())
     for (auto& s : j["sources"]) s.erase("norm_scale");
   return j;
@@ -282,7 +316,7 @@ void Trainer::save(const fs::path& dir) const {
                                      : INFINITY;
     out.push_back(tensor("threshold", threshold.data(), {dict}));
   }
-  const nlohmann::json cfg = config_json(spec_, cfg_, model_, adam_.t, rows_seen_, run_info_);
+  const nlohmann::json cfg = config_json(spec_, cfg_, model_, adam_.t, rows_seen_, aux_scale_, run_info_);
   io::write_safetensors(dir / "crosscoder.safetensors", out, {{"format", "crosstrace-crosscoder"}});
 
   // Exact trainer state in the internal layout.
@@ -310,7 +344,7 @@ std::string Trainer::config_difference(const fs::path& dir) const {
   const nlohmann::json was = io::read_json_file(dir / "cfg.json");
   Crosscoder probe = model_;
   probe.norm_scales.assign(spec_.sources(), 1.0);
-  const nlohmann::json now = config_json(spec_, cfg_, probe, 0, 0, run_info_);
+  const nlohmann::json now = config_json(spec_, cfg_, probe, 0, 0, 1.0, run_info_);
   return first_difference(without_progress(was), without_progress(now), "");
 }
 
@@ -335,6 +369,7 @@ void Trainer::resume(const fs::path& dir) {
   fetch(store, "norm_scales", {msrc}, io::DType::kF64, model_.norm_scales.data());
   dead_.resize(dict);
   fetch(store, "dead_counters", {dict}, io::DType::kI64, dead_.data());
+  estimate_aux_scale();  // a pure function of the data and the restored norm scales
   initialized_ = true;
 }
 

@@ -77,12 +77,20 @@ struct TrainConfig {
   double k_anneal_frac = 0.05;
   int64_t dead_tokens = 10'000'000;   // T_dead
   bool aux_k = true;
+  // AuxK is weighted relative to the reconstruction loss's scale: the loss uses
+  // spec.aux_alpha * recon_scale, recon_scale = the reconstruction loss of predicting the mean
+  // (squared: mean_b sum_m ||x_b^m - mean^m||^2; norm: mean over b and m of ||x_b^m - mean^m||),
+  // estimated once on the first norm_rows rows in the space the model trains in. With it alpha
+  // means what it means in Gao et al., whose main loss is the MSE divided by that same constant
+  // (specs/crosscoders.md 3.4); without it alpha = 1/32 is ~D times weaker than intended.
+  bool aux_relative = true;
   int64_t threshold_start_step = 1000;
   double threshold_decay = 0.999;
   double init_norm = 0;               // 0: 1.0 for BatchTopK/TopK, 0.05 for L1
   bool normalize = true;
   int64_t norm_rows = 16384;          // rows for the scale estimate
   bool geometric_median_init = true;
+  bool same_init_blocks = true;       // false: independent decoder blocks per source (null test)
   uint64_t seed = 0;
 };
 
@@ -109,6 +117,8 @@ class Trainer {
   const Crosscoder& model() const { return model_; }
   Crosscoder& model() { return model_; }
   const AdamState<float>& adam() const { return adam_; }
+  // The factor AuxK's alpha is multiplied by (TrainConfig::aux_relative; 1 when off).
+  double aux_scale() const { return aux_scale_; }
   const std::vector<int64_t>& dead_counters() const { return dead_; }
   int64_t steps_done() const { return adam_.t; }
   int64_t rows_seen() const { return rows_seen_; }
@@ -139,10 +149,13 @@ class Trainer {
   std::vector<uint8_t> dead_mask_;
   std::vector<float> batch_;
   int64_t rows_seen_ = 0;
+  double aux_scale_ = 1;
   bool initialized_ = false;
   std::map<std::string, std::string> run_info_;
 
   void read_batch(int64_t first, int64_t count, std::vector<float>& out) const;
+  // aux_scale_ from the first norm_rows rows, with the current norm scales.
+  void estimate_aux_scale();
 };
 
 // Loads a crosscoder written by Trainer::save. Throws InputError naming the file on a missing or

@@ -115,6 +115,42 @@ TEST(ActivationStore, CrashedWriterLeavesCompleteShardsAndResumes) {
   EXPECT_EQ(got, a);
 }
 
+TEST(ActivationStore, InputsAreListedOnceTheirRowsAreWritten) {
+  const fs::path dir = tmp_dir("inputs");
+  const auto a = ramp(400, 2, 1.0f);
+  StoreWriterOptions opt;
+  opt.shard_rows = 100;
+  {
+    ActivationStoreWriter w(dir, {{"x", 2}}, opt);
+    w.begin_input(60, {{"prompt", "first"}});
+    w.append({a.data()}, 60);
+    w.begin_input(90, {{"prompt", "second"}});
+    w.append({a.data() + 60 * 2}, 90);  // rows 0..99 written, 50 buffered: only "first" is complete
+  }
+  {
+    const ActivationStore st = ActivationStore::open(dir);
+    ASSERT_EQ(st.inputs().size(), 1u);
+    EXPECT_EQ(st.inputs()[0].row_begin, 0);
+    EXPECT_EQ(st.inputs()[0].rows, 60);
+    EXPECT_EQ(st.inputs()[0].info.at("prompt"), "first");
+    EXPECT_EQ(st.shard_rows(), 100);
+  }
+  opt.resume = true;
+  {
+    ActivationStoreWriter w(dir, {{"x", 2}}, opt);  // continues at row 100: the lost input is gone
+    w.begin_input(30, {{"prompt", "third"}});
+    w.append({a.data() + 100 * 2}, 30);
+    EXPECT_THROW(w.begin_input(1, {{"rows", "5"}}), InputError);  // a reserved field
+    w.finish();
+  }
+  const ActivationStore st = ActivationStore::open(dir);
+  EXPECT_EQ(st.rows(), 130);
+  ASSERT_EQ(st.inputs().size(), 2u);
+  EXPECT_EQ(st.inputs()[1].row_begin, 100);
+  EXPECT_EQ(st.inputs()[1].rows, 30);
+  EXPECT_EQ(st.inputs()[1].info.at("prompt"), "third");
+}
+
 void expect_input_error_naming(const std::function<void()>& fn, const std::string& name, const std::string& what) {
   try {
     fn();

@@ -1,7 +1,15 @@
 // Planted-dictionary learning tests at CI scale (specs/crosscoders.md 15.2): a BatchTopK crosscoder
-// must recover shared and exclusive concepts, bin them correctly and reconstruct well; the self-diff
-// null test and the scale-mismatch test check the direction of the relative-norm statistic. The L1
-// crosscoder's figures are printed for comparison.
+// must meet every pass criterion of the 15.2 table (reconstruction, shared and exclusive recovery,
+// classification, false-exclusive rate, shared cosine, dead latents, threshold inference, the small
+// planted case); the self-diff null test (independent per-source initialisation) and the
+// scale-mismatch test check the direction of the relative-norm statistic. The L1 crosscoder's and
+// the no-AuxK run's figures are printed for comparison.
+//
+// CI scale: n = 128 concepts in d = 64 (15.2 allows d = 32-64, n = 128-256). At d = 32 the
+// 4x-overcomplete superposition, not the training recipe, caps the FVE: the trainer plateaus at
+// 0.85-0.86 for 3k-12k steps and several learning rates, about what the true decoder reaches when
+// the true support is read out through the dictionary (0.867, a numpy estimate on this
+// distribution), so d = 32 cannot test the 0.90 target; d = 64 reaches 0.95.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -29,10 +37,11 @@ class OffsetSource : public RowSource {
 };
 
 struct PlantedFigures {
-  double fve_a = 0, fve_b = 0, l0_thr = 0, dead = 0;
+  double fve_a = 0, fve_b = 0, fve_batch_a = 0, fve_batch_b = 0, l0_thr = 0, dead = 0;
   double shared_recovered = 0, a_recovered = 0, b_recovered = 0;
   double shared_binned = 0, a_binned = 0, b_binned = 0, false_exclusive = 0;
   double shared_cos_median = 0, mmcs = 0;
+  int64_t eval_rows = 0;
 };
 
 double cosine(const float* a, const float* b, int64_t d) {
@@ -49,10 +58,17 @@ PlantedFigures evaluate(const Crosscoder& m, const PlantedSource& src, const Exe
   const auto& pd = src.data();
   const int64_t n = pd.cfg.n_concepts, da = pd.cfg.d_a, db = pd.cfg.d_b, dim = da + db, dict = m.spec.dict_size;
   const OffsetSource held_out(src, pd.cfg.rows / 2);
-  const AnalysisResult res = analyze(m, held_out, 32768, 4096, ctx);
+  const int64_t eval_rows = 32768;
+  const AnalysisResult res = analyze(m, held_out, eval_rows, 4096, ctx);  // threshold mode (theta set)
+  Crosscoder batch_mode = m;
+  batch_mode.theta = -1;  // BatchTopK over each evaluation batch of 4096 rows, exactly k per row on average
+  const AnalysisResult res_batch = analyze(batch_mode, held_out, eval_rows, 4096, ctx);
   PlantedFigures f;
+  f.eval_rows = eval_rows;
   f.fve_a = res.fve[0];
   f.fve_b = res.fve[1];
+  f.fve_batch_a = res_batch.fve[0];
+  f.fve_batch_b = res_batch.fve[1];
   f.l0_thr = res.l0_threshold;
   f.dead = res.dead_fraction;
   int64_t n_shared = 0, n_a = 0, n_b = 0, rec_s = 0, rec_a = 0, rec_b = 0, bin_s = 0, bin_a = 0, bin_b = 0, false_ex = 0;
@@ -109,16 +125,20 @@ PlantedFigures evaluate(const Crosscoder& m, const PlantedSource& src, const Exe
 }
 
 void print(const char* name, const PlantedFigures& f) {
-  std::printf("[planted %s] FVE A %.3f B %.3f | L0(thr) %.2f | dead %.3f | recovered shared %.3f A %.3f B %.3f | "
-              "binned shared %.3f A %.3f B %.3f | false-exclusive %.3f | shared cos median %.3f | MMCS %.3f\n",
-              name, f.fve_a, f.fve_b, f.l0_thr, f.dead, f.shared_recovered, f.a_recovered, f.b_recovered,
-              f.shared_binned, f.a_binned, f.b_binned, f.false_exclusive, f.shared_cos_median, f.mmcs);
+  std::printf("[planted %s] FVE (threshold mode) A %.3f B %.3f, (batch mode) A %.3f B %.3f | L0 (threshold) %.2f | "
+              "dead %.3f (never fired in %lld held-out rows) | recovered shared (same latent) %.3f A-only %.3f "
+              "B-only %.3f | binned shared %.3f A %.3f B %.3f | false-exclusive %.3f | shared cos median %.3f | "
+              "MMCS %.3f\n",
+              name, f.fve_a, f.fve_b, f.fve_batch_a, f.fve_batch_b, f.l0_thr, f.dead,
+              static_cast<long long>(f.eval_rows), f.shared_recovered, f.a_recovered, f.b_recovered, f.shared_binned,
+              f.a_binned, f.b_binned, f.false_exclusive, f.shared_cos_median, f.mmcs);
+  std::fflush(stdout);
 }
 
 PlantedConfig ci_planted() {
   PlantedConfig pc;
   pc.n_concepts = 128;
-  pc.d_a = pc.d_b = 32;
+  pc.d_a = pc.d_b = 64;
   pc.k_true = 4;
   pc.frac_a_only = pc.frac_b_only = 0.05;
   pc.zipf_exponent = 0.3;
@@ -127,8 +147,13 @@ PlantedConfig ci_planted() {
   return pc;
 }
 
-Crosscoder train(const PlantedSource& src, Sparsity s, int64_t steps, bool normalize, uint64_t seed,
-                 int64_t batch = 1024) {
+struct TrainOptions {
+  int64_t steps = 3000, batch = 1024;
+  bool normalize = true, aux_k = true, same_init_blocks = true;
+  uint64_t seed = 1;
+};
+
+Crosscoder train(const PlantedSource& src, Sparsity s, const TrainOptions& o) {
   CrosscoderSpec spec;
   spec.names = {"A", "B"};
   spec.dims = {src.data().cfg.d_a, src.data().cfg.d_b};
@@ -137,36 +162,29 @@ Crosscoder train(const PlantedSource& src, Sparsity s, int64_t steps, bool norma
   spec.k = static_cast<int64_t>(std::llround(src.data().cfg.k_true));
   spec.l1_coeff = 0.5;
   TrainConfig cfg;
-  cfg.steps = steps;
-  cfg.batch_size = batch;
+  cfg.steps = o.steps;
+  cfg.batch_size = o.batch;
   cfg.adam.lr = 1e-2;
   cfg.k_init = 4 * spec.k;  // annealed over the first 10%
   cfg.k_anneal_frac = 0.1;
   cfg.warmup_steps = 100;
-  cfg.threshold_start_step = steps / 4;
+  cfg.threshold_start_step = o.steps / 4;
   cfg.dead_tokens = 20'000;  // T_dead scaled down for a 3M-row run
-  cfg.normalize = normalize;
-  cfg.seed = seed;
-  ExecContext ctx(1, seed);  // tiny shapes: threads cost more than they save
+  cfg.aux_k = o.aux_k;
+  cfg.normalize = o.normalize;
+  cfg.same_init_blocks = o.same_init_blocks;
+  cfg.seed = o.seed;
+  ExecContext ctx(1, o.seed);  // tiny shapes: threads cost more than they save
   Trainer t(spec, cfg, src, ctx);
   t.train();
   return t.model();
 }
 
-TEST(CrosscoderPlanted, BatchTopKRecoversSharedAndExclusiveConcepts) {
-  const PlantedSource src(make_planted(ci_planted()));
-  ExecContext ctx(1);
-  const Crosscoder m = train(src, Sparsity::kBatchTopK, 3000, true, 1);
-  const PlantedFigures f = evaluate(m, src, ctx);
-  print("batchtopk", f);
-  // Spec targets are FVE >= 0.90 and shared recovery >= 0.90; at this CI scale (3M rows, F = n)
-  // the trainer reaches about 0.85 and 0.86, so the floors below are calibrated, not the targets.
-  // Not raised yet: the faster kernels (two-pass BatchTopK, parallel loss) pay off at large shapes;
-  // at these tiny shapes a step costs about the same, so more steps would cost CI time, and the
-  // schedule variants (lr decay, longer k annealing, AuxK weight) were not explored in that round.
-  EXPECT_GE(f.fve_a, 0.80);
-  EXPECT_GE(f.fve_b, 0.80);
-  EXPECT_GE(f.shared_recovered, 0.80);
+// The 15.2 table, asserted at its thresholds.
+void expect_spec_criteria(const PlantedFigures& f, double k) {
+  EXPECT_GE(f.fve_a, 0.90);
+  EXPECT_GE(f.fve_b, 0.90);
+  EXPECT_GE(f.shared_recovered, 0.90);
   EXPECT_GE(f.mmcs, 0.9);
   EXPECT_GE(f.a_recovered, 0.8);
   EXPECT_GE(f.b_recovered, 0.8);
@@ -176,10 +194,54 @@ TEST(CrosscoderPlanted, BatchTopKRecoversSharedAndExclusiveConcepts) {
   EXPECT_LE(f.false_exclusive, 0.05);
   EXPECT_GE(f.shared_cos_median, 0.95);
   EXPECT_LE(f.dead, 0.10);
-  EXPECT_NEAR(f.l0_thr, 4.0, 0.15 * 4.0);
+  EXPECT_NEAR(f.l0_thr, k, 0.15 * k);
+  EXPECT_LE(f.fve_batch_a - f.fve_a, 0.02);
+  EXPECT_LE(f.fve_batch_b - f.fve_b, 0.02);
+}
 
-  const Crosscoder l1 = train(src, Sparsity::kL1, 3000, true, 1);
-  print("l1", evaluate(l1, src, ctx));  // reported, not asserted
+TEST(CrosscoderPlanted, BatchTopKMeetsTheSpecCriteria) {
+  const PlantedSource src(make_planted(ci_planted()));
+  ExecContext ctx(1);
+  const PlantedFigures f = evaluate(train(src, Sparsity::kBatchTopK, {}), src, ctx);
+  print("batchtopk", f);
+  expect_spec_criteria(f, 4.0);
+
+  // Reported, not asserted: without AuxK (15.2 asks for both dead fractions), and the L1 crosscoder.
+  TrainOptions no_aux;
+  no_aux.aux_k = false;
+  print("batchtopk without AuxK", evaluate(train(src, Sparsity::kBatchTopK, no_aux), src, ctx));
+  print("l1", evaluate(train(src, Sparsity::kL1, {}), src, ctx));
+}
+
+// 15.2's small planted case: 16 shared + 4 A-only + 4 B-only concepts at 8% each (uniform
+// frequencies, mean active count 24 * 0.08 = 1.92): every concept recovered and correctly binned.
+TEST(CrosscoderPlanted, SmallCaseAllRecoveredAndBinned) {
+  PlantedConfig pc;
+  pc.n_concepts = 24;
+  pc.d_a = pc.d_b = 32;
+  pc.frac_a_only = pc.frac_b_only = 4.0 / 24;
+  pc.zipf_exponent = 0;
+  pc.k_true = 24 * 0.08;
+  pc.rows = 4'000'000;
+  pc.seed = 21;
+  const PlantedSource src(make_planted(pc));
+  int64_t n_a = 0, n_b = 0;
+  for (ConceptKind k : src.data().kind) n_a += k == ConceptKind::kAOnly, n_b += k == ConceptKind::kBOnly;
+  ASSERT_EQ(n_a, 4);
+  ASSERT_EQ(n_b, 4);
+  for (double p : src.data().freq) ASSERT_NEAR(p, 0.08, 1e-12);
+  TrainOptions o;
+  o.steps = 1500;
+  o.batch = 512;
+  ExecContext ctx(1);
+  const PlantedFigures f = evaluate(train(src, Sparsity::kBatchTopK, o), src, ctx);
+  print("small 16+4+4", f);
+  EXPECT_EQ(f.shared_recovered, 1.0);
+  EXPECT_EQ(f.a_recovered, 1.0);
+  EXPECT_EQ(f.b_recovered, 1.0);
+  EXPECT_EQ(f.shared_binned, 1.0);
+  EXPECT_EQ(f.a_binned, 1.0);
+  EXPECT_EQ(f.b_binned, 1.0);
 }
 
 PlantedConfig small_planted() {
@@ -217,15 +279,43 @@ RStats r_stats(const Crosscoder& m, const PlantedSource& src) {
   return s;
 }
 
+// Pairs (A-only latent, B-only latent) whose decoders in their own model have cosine > 0.9: the
+// latent-decoupling failure ("mirror pairs") of 15.2's null test.
+int64_t mirror_pairs(const Crosscoder& m, const PlantedSource& src) {
+  ExecContext ctx(1);
+  const AnalysisResult res = analyze(m, OffsetSource(src, src.data().cfg.rows / 2), 16384, 4096, ctx);
+  const int64_t d = m.spec.dims[0], dim = m.spec.total_dim();
+  int64_t pairs = 0;
+  for (int64_t i = 0; i < m.spec.dict_size; ++i) {
+    if (res.latents[i].bin != "A-only") continue;
+    for (int64_t j = 0; j < m.spec.dict_size; ++j)
+      if (res.latents[j].bin == "B-only")
+        pairs += cosine(m.params.dec.data() + i * dim, m.params.dec.data() + j * dim + d, d) > 0.9;
+  }
+  return pairs;
+}
+
+// Identical activations in both sources, decoder blocks initialised independently per source (so
+// agreement must be learned): every alive latent must come out shared with equal decoders.
 TEST(CrosscoderPlanted, SelfDiffNullTest) {
   PlantedConfig pc = small_planted();
   pc.identical = true;
   const PlantedSource src(make_planted(pc));
-  const RStats s = r_stats(train(src, Sparsity::kBatchTopK, 1500, true, 2, 512), src);
+  TrainOptions o;
+  o.steps = 1500;
+  o.batch = 512;
+  o.same_init_blocks = false;
+  o.seed = 2;
+  const RStats s = r_stats(train(src, Sparsity::kBatchTopK, o), src);
   std::printf("[null batchtopk] mean r %.4f, central (0.4..0.6, cos >= 0.99) %.4f, exclusive %.4f\n", s.mean_r,
               s.central, s.exclusive);
   EXPECT_GE(s.central, 0.99);
   EXPECT_LE(s.exclusive, 0.005);
+
+  const Crosscoder l1 = train(src, Sparsity::kL1, o);  // reported, not asserted
+  const RStats s1 = r_stats(l1, src);
+  std::printf("[null l1] mean r %.4f, central %.4f, exclusive %.4f, mirror pairs %lld\n", s1.mean_r, s1.central,
+              s1.exclusive, static_cast<long long>(mirror_pairs(l1, src)));
 }
 
 TEST(CrosscoderPlanted, ScaleMismatchShiftsRelativeNormUnlessNormalised) {
@@ -233,8 +323,14 @@ TEST(CrosscoderPlanted, ScaleMismatchShiftsRelativeNormUnlessNormalised) {
   pc.b_scale = 3.0;
   pc.frac_a_only = pc.frac_b_only = 0.0;
   const PlantedSource src(make_planted(pc));
-  const RStats raw = r_stats(train(src, Sparsity::kBatchTopK, 1500, false, 3, 512), src);
-  const RStats norm = r_stats(train(src, Sparsity::kBatchTopK, 1500, true, 3, 512), src);
+  TrainOptions o;
+  o.steps = 1500;
+  o.batch = 512;
+  o.seed = 3;
+  o.normalize = false;
+  const RStats raw = r_stats(train(src, Sparsity::kBatchTopK, o), src);
+  o.normalize = true;
+  const RStats norm = r_stats(train(src, Sparsity::kBatchTopK, o), src);
   std::printf("[scale mismatch] mean r without normalisation %.4f, with %.4f\n", raw.mean_r, norm.mean_r);
   EXPECT_GT(raw.mean_r, 0.6);
   EXPECT_NEAR(norm.mean_r, 0.5, 0.05);
