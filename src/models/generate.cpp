@@ -45,7 +45,10 @@ std::vector<int32_t> generate(const io::LlamaConfig& c, const LlamaWeights& w, s
   Rng rng(opt.seed);
   const Hooks no_hooks;
   KvCache cache(c);
-  cache.reserve(static_cast<int64_t>(prompt.size()) / c.hidden_size + opt.max_new_tokens);
+  // Room for the whole answer, but no more than the model's context (a huge --max-new-tokens must not
+  // reserve gigabytes it will never reach).
+  cache.reserve(std::min<int64_t>(static_cast<int64_t>(prompt.size()) / c.hidden_size + opt.max_new_tokens,
+                                  std::max(c.max_position_embeddings, 1)));
   LlamaLogits logits = llama_forward(c, w, prompt, cache, ctx, hooks);
   const auto V = static_cast<std::size_t>(c.vocab_size);
   for (int step = 0; step < opt.max_new_tokens; ++step) {
