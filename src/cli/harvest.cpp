@@ -311,16 +311,16 @@ int harvest_data(const Args& args, const std::string& model, const fs::path& out
     const models::VlmInput input = pipeline->prepare(request);  // decodes this image only
     capture(*pipeline, input, names, hooks, recorder, ctx);
     const StoreRows rows = store_rows(recorder, names, input);
+    if (!writer && !existing) with_ids = rows.token_aligned;  // a new store: ids when every hook has them
+    if (with_ids && !rows.token_aligned)
+      throw InputError(inputs[i].image.string(), "gives " + std::to_string(rows.rows) + " rows for " +
+                                                     std::to_string(input.ids.size()) + " input ids; the store carries one id per row");
     if (!writer) {
-      if (!existing) with_ids = rows.token_aligned;
       widths = rows.hooks;
       store_opt.input_ids = with_ids;
       store_opt.sources = store_sources(model, *pipeline);
       writer = std::make_unique<crosscoder::ActivationStoreWriter>(out, rows.hooks, store_opt);
     }
-    if (with_ids && !rows.token_aligned)
-      throw InputError(inputs[i].image.string(), "gives " + std::to_string(rows.rows) + " rows for " +
-                                                     std::to_string(input.ids.size()) + " input ids; the store carries one id per row");
     writer->begin_input(rows.rows, {{"image", inputs[i].image.string()}, {"prompt", input.prompt_text}});
     writer->append(rows.data, rows.rows, with_ids ? input.ids.data() : nullptr);
     writer->flush();  // this input is in the store now, whatever happens next
@@ -337,8 +337,9 @@ int harvest_data(const Args& args, const std::string& model, const fs::path& out
   if (writer && !interrupted) writer->finish();
   const int64_t rows_now = writer ? writer->rows() : rows_before;
   if (interrupted) {
-    std::fprintf(stderr, "harvest: interrupted after %lld of %lld inputs; %s lists them; rerun the same command to continue\n",
-                 static_cast<long long>(added), static_cast<long long>(pending.size()), (out / "store.json").c_str());
+    const std::string where = writer || existing ? (out / "store.json").string() + " lists them" : "nothing was written";
+    std::fprintf(stderr, "harvest: interrupted after %lld of %lld inputs; %s; rerun the same command to continue\n",
+                 static_cast<long long>(added), static_cast<long long>(pending.size()), where.c_str());
     return 130;
   }
   if (widths.empty() && existing) widths = existing->hooks();

@@ -291,6 +291,15 @@ TEST(HarvestData, BadInputsExitTwoWithOneLineAndLeaveTheStore) {
     EXPECT_EQ(r.status, 2) << bad << ": " << r.err;
     EXPECT_FALSE(fs::exists(fresh)) << bad;
   }
+  // --hooks all mixes vision rows (per patch) with LM rows (per token): refused on the first
+  // input, before a store exists, as in the single-input store form.
+  {
+    const auto r = run_cli(data_args(model, "all", data, dir / "fresh_all"));
+    EXPECT_EQ(r.status, 2) << r.err;
+    EXPECT_TRUE(is_one_line(r.err)) << r.err;
+    EXPECT_NE(r.err.find("--hooks"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(dir / "fresh_all"));
+  }
   // LLaVA needs a question: no prompts.txt and no --prompt fails on the first input, before a store exists.
   const fs::path unprompted = make_data_dir(dir / "unprompted", 2, {});
   const auto r = run_cli(data_args(model, kHooks, unprompted, dir / "fresh_unprompted"));
