@@ -261,8 +261,17 @@ int harvest_data(const Args& args, const std::string& model, const fs::path& out
   const std::string list = args.get("--hooks");
   const std::vector<std::string> names = list == "all" ? offered : split_hooks(list);
   models::validate_hook_names(names, offered, "--hooks");
-  const std::optional<crosscoder::ActivationStore> existing =
-      check_store_target(out, names, model, pipeline->family(), store_opt, args.options.count("--dtype") > 0);
+  // What the run needs from an existing store, kept as values: the store itself (a mapping per
+  // shard) closes here, so a resume never holds two sets of mappings (the writer opens it again).
+  struct ExistingStore {
+    int64_t rows = 0;
+    bool has_input_ids = false, complete = false;
+    std::vector<crosscoder::StoreHook> hooks;
+    std::vector<crosscoder::StoreInput> inputs;
+  };
+  std::optional<ExistingStore> existing;
+  if (const auto store = check_store_target(out, names, model, pipeline->family(), store_opt, args.options.count("--dtype") > 0))
+    existing = ExistingStore{store->rows(), store->has_input_ids(), store->complete(), store->hooks(), store->inputs()};
 
   // Resume: the inputs the store already lists, by image file name and prompt text. Only images
   // whose name is listed are prepared here (to get their prompt text), the others are not touched.
@@ -270,7 +279,7 @@ int harvest_data(const Args& args, const std::string& model, const fs::path& out
   if (existing) {
     std::set<std::pair<std::string, std::string>> done;
     std::set<std::string> done_names;
-    for (const auto& in : existing->inputs()) {
+    for (const auto& in : existing->inputs) {
       const auto image = in.info.find("image"), prompt = in.info.find("prompt");
       if (image == in.info.end() || prompt == in.info.end()) continue;
       const std::string name = fs::path(image->second).filename().string();
@@ -295,8 +304,8 @@ int harvest_data(const Args& args, const std::string& model, const fs::path& out
   models::HookRecorder recorder;
   recorder.subscribe_to(hooks, names);
   std::unique_ptr<crosscoder::ActivationStoreWriter> writer;  // made by the first input (it knows the widths)
-  const int64_t rows_before = existing ? existing->rows() : 0;
-  bool with_ids = existing ? existing->has_input_ids() : false;
+  const int64_t rows_before = existing ? existing->rows : 0;
+  bool with_ids = existing ? existing->has_input_ids : false;
   std::vector<crosscoder::StoreHook> widths;
   int64_t added = 0;
   bool interrupted = false;
@@ -328,11 +337,11 @@ int harvest_data(const Args& args, const std::string& model, const fs::path& out
     ctx.progress().update(added);
   }
   ctx.progress().end();
-  if (!interrupted && !writer && existing && !existing->complete()) {
+  if (!interrupted && !writer && existing && !existing->complete) {
     // Everything was harvested but the run that did it stopped before marking the store complete.
-    store_opt.input_ids = existing->has_input_ids();
+    store_opt.input_ids = existing->has_input_ids;
     store_opt.sources = store_sources(model, *pipeline);
-    writer = std::make_unique<crosscoder::ActivationStoreWriter>(out, existing->hooks(), store_opt);
+    writer = std::make_unique<crosscoder::ActivationStoreWriter>(out, existing->hooks, store_opt);
   }
   if (writer && !interrupted) writer->finish();
   const int64_t rows_now = writer ? writer->rows() : rows_before;
@@ -342,7 +351,7 @@ int harvest_data(const Args& args, const std::string& model, const fs::path& out
                  static_cast<long long>(added), static_cast<long long>(pending.size()), where.c_str());
     return 130;
   }
-  if (widths.empty() && existing) widths = existing->hooks();
+  if (widths.empty() && existing) widths = existing->hooks;
   if (args.json) {
     nlohmann::ordered_json dims = nlohmann::ordered_json::object();
     for (const auto& h : widths) dims[h.name] = h.dim;
