@@ -16,6 +16,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/compare.h"
+#include "cli/data_dir.h"
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "io/checkpoint.h"
@@ -227,31 +228,15 @@ ordered_json lineage_stage(const std::vector<std::unique_ptr<Loaded>>& models, c
 }  // namespace
 
 DataSet read_data_dir(const fs::path& dir, int64_t max_images) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw InputError(dir.string(), "--data must be a directory of *.png / *.jpg images");
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(dir, ec)) {
-    std::string ext = e.path().extension().string();
-    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (e.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg")) files.push_back(e.path());
-  }
-  if (files.empty()) throw InputError(dir.string(), "no *.png or *.jpg images in the --data directory");
-  std::sort(files.begin(), files.end());
-  if (static_cast<int64_t>(files.size()) > max_images) files.resize(max_images);
+  const DataDirListing listing = list_data_dir(dir, max_images);
   DataSet d;
   d.dir = dir;
-  for (const auto& f : files) {
+  for (const auto& f : listing.images) {
     models::RgbImage im = models::decode_image_file(f);
     const int side = std::min(im.width, im.height);
     d.images.push_back({f.filename().string(), models::center_crop(im, side, side)});
   }
-  if (fs::exists(dir / "prompts.txt")) {
-    std::ifstream in(dir / "prompts.txt");
-    for (std::string line; std::getline(in, line);) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      if (!line.empty()) d.prompts.push_back(line);
-    }
-  }
+  d.prompts = listing.prompts;
   return d;
 }
 

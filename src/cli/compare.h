@@ -55,8 +55,9 @@ struct DataSet {
   std::vector<std::string> prompts;
 };
 
-// *.png / *.jpg / *.jpeg in name order (at most max_images), and prompts.txt lines. InputError for a
-// missing directory or one without images.
+// The images of list_data_dir (cli/data_dir.h: *.png / *.jpg / *.jpeg in name order, at most
+// max_images), decoded and centre-cropped, and the prompts.txt lines. InputError for a missing
+// directory, one without images, or an image that does not decode.
 DataSet read_data_dir(const std::filesystem::path& dir, int64_t max_images);
 
 // The features stage (compare_features.cpp): the document described in compare_report.h.

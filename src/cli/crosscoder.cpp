@@ -26,6 +26,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/interrupt_poll.h"
 #include "core/error.h"
 #include "core/exec_context.h"
 #include "crosscoder/activation_store.h"
@@ -91,34 +92,6 @@ int64_t opt_int(const Args& a, const std::string& name, int64_t def, int64_t lo,
 double opt_real(const Args& a, const std::string& name, double def, double lo, double hi) {
   return a.options.count(name) ? parse_real(name, a.get(name), lo, hi) : def;
 }
-
-// SIGINT and SIGTERM: blocked here (before any worker thread exists, so the pool inherits the
-// mask) and polled with sigpending between steps.
-class InterruptPoll {
- public:
-  InterruptPoll() {
-    sigemptyset(&set_);
-    sigaddset(&set_, SIGINT);
-    sigaddset(&set_, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set_, &old_);
-  }
-  ~InterruptPoll() {
-    // Consume a pending signal so unblocking does not kill the process after a clean stop.
-    if (pending()) {
-      timespec zero{0, 0};
-      sigtimedwait(&set_, nullptr, &zero);
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  bool pending() const {
-    sigset_t p;
-    sigpending(&p);
-    return sigismember(&p, SIGINT) == 1 || sigismember(&p, SIGTERM) == 1;
-  }
-
- private:
-  sigset_t set_, old_;
-};
 
 int run_train(int argc, char** argv) {
   std::vector<char*> rest;

@@ -334,6 +334,11 @@ void ActivationStoreWriter::flush_shard() {
   write_manifest(false);  // the shard files exist before the manifest lists them
 }
 
+void ActivationStoreWriter::flush() {
+  CT_CHECK(!finished_);
+  flush_shard();
+}
+
 void ActivationStoreWriter::finish() {
   if (finished_) return;
   flush_shard();

@@ -136,6 +136,11 @@ class ActivationStoreWriter {
   // Records that the next `rows` rows appended come from one input described by `info`; the
   // manifest lists an input once all its rows are in written shards.
   void begin_input(int64_t rows, std::map<std::string, std::string> info);
+  // Writes the rows buffered so far as a shard now (possibly shorter than shard_rows) and lists it
+  // in store.json, so every input begun so far survives a crash; the next append starts a new
+  // shard. A writer that flushes after every input therefore lays out shards by input alone, the
+  // same however often it was interrupted and resumed. No-op when nothing is buffered.
+  void flush();
   // Writes the partial last shard and marks the store complete.
   void finish();
   int64_t rows() const { return rows_written_ + buffered_; }
