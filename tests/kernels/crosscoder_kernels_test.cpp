@@ -7,7 +7,10 @@
 #include <vector>
 
 #include "core/exec_context.h"
+#include "kernels/cpu/isa.h"
 #include "kernels/cpu/recon.h"
+#include "kernels/cpu/score_scan.h"
+#include "kernels/ref/score_scan.h"
 #include "kernels/sparse/sparse.h"
 
 namespace ct::kernels {
@@ -105,6 +108,58 @@ TEST(CrosscoderKernels, TwoPassBatchTopKEqualsRadixSelect) {
       EXPECT_EQ(ma, mb) << keep;
       EXPECT_EQ(a.nnz(), keep);
     }
+}
+
+// The sampled select (one vectorised pass) against the radix select, on data shaped like a training
+// batch (sign-mixed pre-activations) and on heavily tied quantised data where the cut key is shared
+// by many entries; sizes large enough that the sample is used rather than the fallback.
+TEST(CrosscoderKernels, SampledBatchTopKEqualsRadixSelect) {
+  const int64_t batch = 512, dict = 1000;
+  for (bool tied : {false, true}) {
+    std::vector<float> acts(batch * dict), b_enc(dict), w(dict);
+    for (int64_t i = 0; i < batch * dict; ++i) {
+      const float v = std::sin(0.7f * float(i % 7919) + 0.0013f * float(i)) * std::cos(0.37f * float(i % 1013));
+      acts[i] = tied ? std::round(16 * v) / 16 - 0.2f : v - 0.2f;
+    }
+    for (int64_t j = 0; j < dict; ++j) {
+      b_enc[j] = 0.01f * float(j % 5);
+      w[j] = 1.0f + 0.25f * float(j % 3);
+    }
+    for (int threads : {1, 2})
+      for (int64_t keep : {int64_t{2000}, int64_t{32 * 512}, int64_t{64 * 512}, int64_t{150000}}) {
+        ExecContext ctx(threads);
+        sparse::SparseCode<float> a, b;
+        const float ma =
+            sparse::batch_topk_sampled<float>(acts.data(), b_enc.data(), w.data(), batch, dict, keep, a, ctx);
+        const float mb = sparse::batch_topk_radix<float>(acts.data(), b_enc.data(), w.data(), batch, dict, keep, b, ctx);
+        EXPECT_EQ(a.row_ptr, b.row_ptr) << keep << " tied " << tied;
+        EXPECT_EQ(a.idx, b.idx) << keep << " tied " << tied;
+        EXPECT_EQ(a.val, b.val) << keep << " tied " << tied;
+        EXPECT_EQ(ma, mb) << keep << " tied " << tied;
+        EXPECT_EQ(a.nnz(), keep);
+      }
+  }
+}
+
+// Every instruction-set path of the score-chunk scan returns exactly the reference's chunks, on odd
+// lengths (partial last chunks), NaN and negative sums, and cutoffs at, below and above zero.
+TEST(CrosscoderKernels, ScoreChunksMatchReference) {
+  for (cpu::Isa isa : {cpu::Isa::kPortable, cpu::Isa::kAvx2, cpu::Isa::kAvx512}) {
+    if (!cpu::isa_supported(isa)) continue;
+    const cpu::ScoreChunksFn fn = cpu::score_chunks_fn(isa);
+    for (int64_t n : {1, 7, 15, 16, 17, 63, 64, 65, 127, 200, 1000}) {
+      std::vector<float> a = wave(n, 1.5f, 0.91f), b = wave(n, 0.2f, 0.37f), w = wave(n, 0.5f, 0.13f);
+      for (float& v : w) v = std::fabs(v) + 0.5f;
+      if (n > 5) a[5] = std::nanf("");
+      for (float cutoff : {-1.0f, 0.0f, 0.5f, 1.2f, 1.6f, 100.0f}) {
+        std::vector<int32_t> want((n + 15) / 16, -1), got((n + 15) / 16, -1);
+        const int64_t nw = ref::score_chunks_at_or_above(a.data(), b.data(), w.data(), n, cutoff, want.data());
+        const int64_t ng = fn(a.data(), b.data(), w.data(), n, cutoff, got.data());
+        ASSERT_EQ(ng, nw) << cpu::isa_name(isa) << " n " << n << " cutoff " << cutoff;
+        EXPECT_EQ(got, want) << cpu::isa_name(isa) << " n " << n << " cutoff " << cutoff;
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -1,10 +1,12 @@
 // Sparse selection, decoding and backward products (see sparse.h).
 //
-// BatchTopK selects exactly over the bit patterns of the non-negative scores: a histogram of the
-// top 16 bits finds the bucket of the k-th largest key, one emit pass keeps what is above it and
-// collects the bucket's entries as candidates, and an exact select among those candidates finishes
-// (two passes over B*F; the older one-pass-per-digit radix select remains as the fallback for
-// buckets with very many candidates). Memory-bound and independent of k.
+// BatchTopK selects exactly over the bit patterns of the non-negative scores. For large f32 batches
+// a sample of the scores gives a cutoff slightly below the k-th largest, one vectorised pass
+// collects the scores at or above it, and the exact cut is chosen among those candidates (one pass
+// over B*F). Otherwise (and whenever the sample misleads) a histogram of the top 16 bits finds the
+// bucket of the k-th largest key, one emit pass keeps what is above it and collects the bucket's
+// entries as candidates, and an exact select among those candidates finishes (two passes; the older
+// one-pass-per-digit radix select remains as the fallback for buckets with very many candidates).
 #include "kernels/sparse/sparse.h"
 
 #include <algorithm>
@@ -12,8 +14,10 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "core/error.h"
+#include "kernels/cpu/score_scan.h"
 #include "kernels/cpu/vec.h"
 
 namespace ct::kernels::sparse {
@@ -175,8 +179,8 @@ T batch_topk_radix(const T* acts, const T* b_enc, const T* w, int64_t batch, int
 // flat index ascending) are then chosen exactly among those few, and a pass over the sparse output
 // drops the others. Same result as the radix select, entry for entry.
 template <typename T>
-T batch_topk(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t dict, int64_t k_total,
-             SparseCode<T>& out, const ExecContext& ctx) {
+T batch_topk_two_pass(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t dict, int64_t k_total,
+                      SparseCode<T>& out, const ExecContext& ctx) {
   using Key = typename KeyBits<T>::type;
   constexpr int kKeyBits = sizeof(Key) * 8, kDigit = 16, kBuckets = 1 << kDigit, kShift = kKeyBits - kDigit;
   const int64_t total = batch * dict;
@@ -276,6 +280,144 @@ T batch_topk(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t d
   T mn = std::numeric_limits<T>::infinity();
   for (T m : min_pos) mn = std::min(mn, m);
   return std::isinf(mn) ? T(0) : mn;
+}
+
+namespace {
+
+// The sampled select for f32 (see sparse.h); returns false (out untouched) when it cannot decide
+// from its sample, and the caller falls back to the two-pass select.
+bool sampled_select(const float* acts, const float* b_enc, const float* w, int64_t batch, int64_t dict,
+                    int64_t keep, SparseCode<float>& out, float& min_kept, const ExecContext& ctx) {
+  constexpr int64_t kSegment = 64;
+  const int64_t total = batch * dict, seg = std::min<int64_t>(kSegment, dict);
+  const int64_t n_sample = batch * seg;
+  // Expected sampled scores at or above the true cut, and the sample rank taken as the cutoff: 4
+  // standard deviations (binomial) above it, so the pass collects at least `keep` scores except
+  // with a probability of about 3e-5 (then the fallback runs).
+  const double mu = static_cast<double>(keep) * static_cast<double>(n_sample) / static_cast<double>(total);
+  if (2 * n_sample > total || mu < 32) return false;
+  const int64_t rank = static_cast<int64_t>(std::ceil(mu + 4 * std::sqrt(mu) + 4));
+  if (rank > n_sample) return false;
+  std::vector<uint32_t> sample(n_sample);
+  const int64_t span = dict - seg + 1;
+  ctx.parallel_for(batch, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      // Odd multiplier: consecutive rows sample different columns.
+      const int64_t off = (b * 4099 + 17) % span;
+      const float* a = acts + b * dict + off;
+      for (int64_t i = 0; i < seg; ++i) sample[b * seg + i] = key_of(relu(a[i] + b_enc[off + i]) * w[off + i]);
+    }
+  });
+  std::nth_element(sample.begin(), sample.begin() + (rank - 1), sample.end(), std::greater<uint32_t>());
+  const uint32_t cut_key = sample[rank - 1];
+  if (cut_key == 0) return false;  // the cutoff would collect every zero score
+  const float cutoff = std::bit_cast<float>(cut_key);
+
+  // One pass: every entry with score >= cutoff, in flat order per chunk of rows.
+  const cpu::ScoreChunksFn scan = cpu::score_chunks_fn();
+  const int64_t chunks = chunk_count(ctx, batch);
+  std::vector<ChunkOut<float>> parts(chunks);
+  std::vector<std::vector<uint32_t>> keys(chunks);
+  for_row_chunks(ctx, chunks, batch, [&](int64_t c, int64_t r0, int64_t r1) {
+    auto& p = parts[c];
+    auto& kc = keys[c];
+    p.counts.assign(r1 - r0, 0);
+    const size_t expect = static_cast<size_t>(static_cast<double>(keep) * 1.3 * (r1 - r0) / batch) + 64;
+    p.idx.reserve(expect);
+    p.val.reserve(expect);
+    kc.reserve(expect);
+    std::vector<int32_t> hits((dict + 15) / 16);
+    for (int64_t b = r0; b < r1; ++b) {
+      const float* a = acts + b * dict;
+      const int64_t n_hits = scan(a, b_enc, w, dict, cutoff, hits.data());
+      int64_t n = 0;
+      for (int64_t h = 0; h < n_hits; ++h) {
+        const int64_t j0 = static_cast<int64_t>(hits[h]) * 16, j1 = std::min(dict, j0 + 16);
+        for (int64_t j = j0; j < j1; ++j) {
+          const float r = relu(a[j] + b_enc[j]);
+          const float s = r * w[j];
+          if (!(s >= cutoff)) continue;
+          p.idx.push_back(static_cast<int32_t>(j));
+          p.val.push_back(r);
+          kc.push_back(key_of(s));
+          ++n;
+        }
+      }
+      p.counts[b - r0] = n;
+    }
+  });
+  int64_t n_cand = 0;
+  for (auto& kc : keys) n_cand += static_cast<int64_t>(kc.size());
+  if (n_cand < keep) return false;
+
+  // The keep-th largest key among the candidates; entries equal to it are taken in flat order
+  // (lower flat index wins), handed out to the row chunks in order.
+  std::vector<uint32_t> all;
+  all.reserve(n_cand);
+  for (auto& kc : keys) all.insert(all.end(), kc.begin(), kc.end());
+  std::nth_element(all.begin(), all.begin() + (keep - 1), all.end(), std::greater<uint32_t>());
+  const uint32_t kth = all[keep - 1];
+  int64_t above = 0;
+  for (uint32_t k : all) above += k > kth;
+  std::vector<int64_t> quota(chunks, 0);
+  int64_t left = keep - above;
+  for (int64_t c = 0; c < chunks; ++c) {
+    int64_t equal = 0;
+    for (uint32_t k : keys[c]) equal += k == kth;
+    quota[c] = std::min(left, equal);
+    left -= quota[c];
+  }
+  CT_CHECK(left == 0, "sampled batch_topk lost its count");
+  for_row_chunks(ctx, chunks, batch, [&](int64_t c, int64_t r0, int64_t r1) {
+    auto& p = parts[c];
+    const auto& kc = keys[c];
+    int64_t eq_left = quota[c], at = 0, e = 0;
+    for (int64_t b = r0; b < r1; ++b) {
+      int64_t n = 0;
+      for (int64_t end = e + p.counts[b - r0]; e < end; ++e) {
+        bool take = kc[e] > kth;
+        if (!take && kc[e] == kth && eq_left > 0) {
+          take = true;
+          --eq_left;
+        }
+        if (!take) continue;
+        p.idx[at] = p.idx[e];
+        p.val[at] = p.val[e];
+        ++at;
+        ++n;
+      }
+      p.counts[b - r0] = n;
+    }
+    p.idx.resize(at);
+    p.val.resize(at);
+  });
+  assemble(parts, batch, dict, out);
+  CT_CHECK(out.nnz() == keep, "sampled batch_topk kept the wrong number of entries");
+  min_kept = std::bit_cast<float>(kth);  // > 0: every candidate is at or above a positive cutoff
+  return true;
+}
+
+}  // namespace
+
+template <typename T>
+T batch_topk_sampled(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t dict, int64_t k_total,
+                     SparseCode<T>& out, const ExecContext& ctx) {
+  const int64_t total = batch * dict;
+  const int64_t keep = std::clamp<int64_t>(k_total, 0, total);
+  if constexpr (std::is_same_v<T, float>) {
+    float min_kept = 0;
+    if (keep > 0 && keep < total && sampled_select(acts, b_enc, w, batch, dict, keep, out, min_kept, ctx))
+      return min_kept;
+  }
+  return batch_topk_two_pass(acts, b_enc, w, batch, dict, k_total, out, ctx);
+}
+
+template <typename T>
+T batch_topk(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t dict, int64_t k_total,
+             SparseCode<T>& out, const ExecContext& ctx) {
+  if (std::is_same_v<T, float> && batch * dict >= (int64_t{1} << 20))
+    return batch_topk_sampled(acts, b_enc, w, batch, dict, k_total, out, ctx);
+  return batch_topk_two_pass(acts, b_enc, w, batch, dict, k_total, out, ctx);
 }
 
 namespace {
@@ -460,6 +602,10 @@ void scatter_sum(const LatentIndex& index, const T* coef, int64_t dict, T* out, 
 #define CT_SPARSE_INSTANTIATE(T)                                                                  \
   template T batch_topk<T>(const T*, const T*, const T*, int64_t, int64_t, int64_t,               \
                            SparseCode<T>&, const ExecContext&);                                   \
+  template T batch_topk_two_pass<T>(const T*, const T*, const T*, int64_t, int64_t, int64_t,      \
+                                    SparseCode<T>&, const ExecContext&);                          \
+  template T batch_topk_sampled<T>(const T*, const T*, const T*, int64_t, int64_t, int64_t,       \
+                                   SparseCode<T>&, const ExecContext&);                           \
   template T batch_topk_radix<T>(const T*, const T*, const T*, int64_t, int64_t, int64_t,         \
                                  SparseCode<T>&, const ExecContext&);                             \
   template void row_topk<T>(const T*, const T*, const T*, int64_t, int64_t, int64_t,              \
