@@ -15,6 +15,7 @@
 //                         [planted_steps=400]      (torch_steps 0 skips PyTorch; planted_steps 0 skips (c))
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -223,31 +224,48 @@ int main(int argc, char** argv) {
   BatchResult<float> res;
   compute_loss(spec, p, x.data(), batch, opt, res, &grads, ctx);  // warm-up (allocations, moments)
   adam_update(acfg, 1e-4, grads, p, adam, ctx);
-  StepTimes times;
-  opt.times = &times;
-  const double t0 = now_s();
+  // Every step is timed by phase; the figures below are those of the fastest step (on a shared
+  // machine the fastest is the least disturbed, like the best-of-3 peak it is compared with), with
+  // the mean over the steps beside it.
+  StepTimes best;
+  double best_s = 1e30, sum_s = 0;
   for (int64_t s = 0; s < steps; ++s) {
+    StepTimes times;
+    opt.times = &times;
+    const double a = now_s();
     compute_loss(spec, p, x.data(), batch, opt, res, &grads, ctx);
     adam_update(acfg, 1e-4, grads, p, adam, ctx, &times);
+    const double dt = now_s() - a;
+    sum_s += dt;
+    if (dt < best_s) {
+      best_s = dt;
+      best = times;
+    }
   }
-  const double step_s = (now_s() - t0) / static_cast<double>(steps);
-  const double per = 1e3 / static_cast<double>(steps);
-  std::printf("C++ step: %.1f ms, %.0f rows/s, step/floor %.2fx (%lld steps)\n", step_s * 1e3, batch / step_s,
-              step_s / floor_s, (long long)steps);
+  // The peak again after the steps; the floor uses the higher of the two measurements (stricter).
+  const double peak_after = kernels::cpu::measure_fma_peak(ctx, 0.5, isa);
+  const double peak_max = std::max(peak, peak_after);
+  const double floor_max = flops / peak_max;
+  const double step_s = best_s, mean_s = sum_s / static_cast<double>(steps);
+  std::printf("FMA peak again after the steps: %.1f GFLOP/s; floor at the higher peak: %.1f ms\n", peak_after / 1e9,
+              floor_max * 1e3);
+  std::printf("C++ step (fastest of %lld): %.1f ms, %.0f rows/s, step/floor %.2fx; mean %.1f ms = %.2fx floor\n",
+              (long long)steps, step_s * 1e3, batch / step_s, step_s / floor_max, mean_s * 1e3, mean_s / floor_max);
+  std::printf("encoder GEMM inside that step: %.1f ms = %.2fx floor\n", best.encoder * 1e3, best.encoder / floor_max);
   struct Row {
     const char* name;
     double s;
   };
-  const Row rows[] = {{"decoder norms w_j", times.weights},    {"encoder GEMM", times.encoder},
-                      {"BatchTopK selection", times.select},   {"sparse decoder forward", times.decode},
-                      {"loss + dL/dx_hat", times.loss},        {"AuxK forward", times.aux},
-                      {"grad latents (dots)", times.grad_latent}, {"grad W_dec (scatter)", times.grad_dec},
-                      {"grad W_enc, b_enc", times.grad_enc},   {"AuxK backward", times.grad_aux},
-                      {"grad norm (clip)", times.grad_norm},   {"Adam update", times.adam}};
-  const double timed = times.total();
+  const Row rows[] = {{"decoder norms w_j", best.weights},    {"encoder GEMM", best.encoder},
+                      {"BatchTopK selection", best.select},   {"sparse decoder forward", best.decode},
+                      {"loss + dL/dx_hat", best.loss},        {"AuxK forward", best.aux},
+                      {"grad latents (dots)", best.grad_latent}, {"grad W_dec (scatter)", best.grad_dec},
+                      {"grad W_enc, b_enc", best.grad_enc},   {"AuxK backward", best.grad_aux},
+                      {"grad norm (clip)", best.grad_norm},   {"Adam update", best.adam}};
+  const double timed = best.total();
   for (const Row& r : rows)
-    std::printf("  %-24s %8.1f ms  %5.1f%%\n", r.name, r.s * per, timed > 0 ? 100 * r.s / timed : 0.0);
-  std::printf("  %-24s %8.1f ms  (untimed %.1f ms)\n", "sum of phases", timed * per, step_s * 1e3 - timed * per);
+    std::printf("  %-24s %8.1f ms  %5.1f%%\n", r.name, r.s * 1e3, timed > 0 ? 100 * r.s / timed : 0.0);
+  std::printf("  %-24s %8.1f ms  (untimed %.1f ms)\n", "sum of phases", timed * 1e3, (step_s - timed) * 1e3);
   std::fflush(stdout);
 
   if (torch_steps > 0) {
@@ -255,9 +273,11 @@ int main(int argc, char** argv) {
         run_torch("time " + std::to_string(batch) + " " + std::to_string(d) + " " + std::to_string(dict) + " " +
                       std::to_string(k) + " " + std::to_string(torch_steps) + " " + std::to_string(threads),
                   "TORCH_STEP_MS");
-    if (ms.size() == 1)
-      std::printf("PyTorch dense step: %.1f ms, %.0f rows/s; C++ speed-up %.2fx rows/s\n", ms[0],
-                  batch / (ms[0] / 1e3), ms[0] / (step_s * 1e3));
+    if (ms.size() == 2)
+      std::printf("PyTorch dense step (fastest of %lld): %.1f ms, %.0f rows/s (mean %.1f ms); C++ speed-up %.2fx "
+                  "rows/s (fastest vs fastest), %.2fx (mean vs mean)\n",
+                  (long long)torch_steps, ms[0], batch / (ms[0] / 1e3), ms[1], ms[0] / (step_s * 1e3),
+                  ms[1] / (mean_s * 1e3));
     else
       std::printf("PyTorch dense step: failed to run\n");
     std::fflush(stdout);

@@ -10,11 +10,15 @@
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/recon.h"
 #include "kernels/cpu/score_scan.h"
+#include "kernels/cpu/sparse_rows.h"
 #include "kernels/ref/score_scan.h"
+#include "kernels/ref/sparse_rows.h"
 #include "kernels/sparse/sparse.h"
 
 namespace ct::kernels {
 namespace {
+
+constexpr int64_t kSentinelWidth = 80;  // > the longest piece, to see writes past it
 
 std::vector<float> wave(int64_t n, float a, float b) {
   std::vector<float> v(n);
@@ -157,6 +161,43 @@ TEST(CrosscoderKernels, ScoreChunksMatchReference) {
         const int64_t ng = fn(a.data(), b.data(), w.data(), n, cutoff, got.data());
         ASSERT_EQ(ng, nw) << cpu::isa_name(isa) << " n " << n << " cutoff " << cutoff;
         EXPECT_EQ(got, want) << cpu::isa_name(isa) << " n " << n << " cutoff " << cutoff;
+      }
+    }
+  }
+}
+
+// Every instruction-set path of the sparse-row products against the reference loops, for piece
+// lengths from 1 to 64 (masked tails), entries with scattered rows and coefficient positions.
+TEST(CrosscoderKernels, SparseRowOpsMatchReference) {
+  const int64_t n_rows = 37, ld = 71, n = 9;
+  const std::vector<int64_t> pos = {5, 0, 8, 3, 3, 7, 1, 2, 6};  // a repeated position is legal for reads
+  const std::vector<int32_t> row = {0, 36, 4, 17, 9, 22, 31, 2, 12};
+  const std::vector<float> coef = wave(n, 0.8f, 1.7f);
+  for (cpu::Isa isa : {cpu::Isa::kPortable, cpu::Isa::kAvx2, cpu::Isa::kAvx512}) {
+    if (!cpu::isa_supported(isa)) continue;
+    const cpu::SparseRowOps& ops = cpu::sparse_row_ops(isa);
+    for (int64_t len : {1, 5, 8, 15, 16, 17, 33, 48, 63, 64}) {
+      const std::vector<float> piece = wave(len, 1.1f, 0.77f), rows = wave(n_rows * ld, 0.9f, 0.29f);
+      const std::string what = std::string(cpu::isa_name(isa)) + " len " + std::to_string(len);
+      // axpy_rows (distinct rows, as in a latent's entries).
+      std::vector<float> want = rows, got = rows;
+      ref::axpy_rows(piece.data(), len, coef.data(), pos.data(), row.data(), n, want.data() + 3, ld);
+      ops.axpy_rows(piece.data(), len, coef.data(), pos.data(), row.data(), n, got.data() + 3, ld);
+      for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-6f) << what << " at " << i;
+      // dot_rows, first and accumulating.
+      for (bool first : {true, false}) {
+        std::vector<float> dw(n, 0.5f), dg(n, 0.5f);
+        ref::dot_rows(piece.data(), len, pos.data(), row.data(), n, rows.data() + 3, ld, dw.data(), first);
+        ops.dot_rows(piece.data(), len, pos.data(), row.data(), n, rows.data() + 3, ld, dg.data(), first);
+        for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(dg[i], dw[i], 1e-5f) << what << " first " << first;
+      }
+      // gather_sum, overwriting and accumulating; lanes past len untouched.
+      for (bool overwrite : {true, false}) {
+        std::vector<float> pw(kSentinelWidth, 2.0f), pg(kSentinelWidth, 2.0f);
+        ref::gather_sum(coef.data(), pos.data(), row.data(), n, rows.data() + 3, ld, len, pw.data(), overwrite);
+        ops.gather_sum(coef.data(), pos.data(), row.data(), n, rows.data() + 3, ld, len, pg.data(), overwrite);
+        for (int64_t i = 0; i < kSentinelWidth; ++i) ASSERT_NEAR(pg[i], pw[i], 1e-5f) << what << " at " << i;
+        EXPECT_EQ(pg[len], 2.0f) << what;
       }
     }
   }
