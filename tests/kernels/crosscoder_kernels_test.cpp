@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/exec_context.h"
@@ -157,13 +159,90 @@ TEST(CrosscoderKernels, ScoreChunksMatchReference) {
       if (n > 5) a[5] = std::nanf("");
       for (float cutoff : {-1.0f, 0.0f, 0.5f, 1.2f, 1.6f, 100.0f}) {
         std::vector<int32_t> want((n + 15) / 16, -1), got((n + 15) / 16, -1);
-        const int64_t nw = ref::score_chunks_at_or_above(a.data(), b.data(), w.data(), n, cutoff, want.data());
-        const int64_t ng = fn(a.data(), b.data(), w.data(), n, cutoff, got.data());
+        std::vector<uint16_t> want_m((n + 15) / 16, 7), got_m((n + 15) / 16, 7);
+        const int64_t nw =
+            ref::score_chunks_at_or_above(a.data(), b.data(), w.data(), n, cutoff, want.data(), want_m.data());
+        const int64_t ng = fn(a.data(), b.data(), w.data(), n, cutoff, got.data(), got_m.data());
         ASSERT_EQ(ng, nw) << cpu::isa_name(isa) << " n " << n << " cutoff " << cutoff;
         EXPECT_EQ(got, want) << cpu::isa_name(isa) << " n " << n << " cutoff " << cutoff;
+        EXPECT_EQ(got_m, want_m) << cpu::isa_name(isa) << " n " << n << " cutoff " << cutoff;
+        // The reference's masks are the scores themselves.
+        for (int64_t h = 0; h < nw; ++h)
+          for (int l = 0; l < 16 && want[h] * 16 + l < n; ++l) {
+            const int64_t j = want[h] * 16 + l;
+            const float r = a[j] + b[j] > 0 ? a[j] + b[j] : 0.0f;
+            EXPECT_EQ((want_m[h] >> l) & 1, r * w[j] >= cutoff ? 1 : 0) << "n " << n << " j " << j;
+          }
       }
     }
   }
+}
+
+// The column-blocked sparse products (decode, entry_dots, scatter_rows) against plain loops in
+// double, for widths below, at and across the 64-column block (one, two and several blocks with a
+// partial last one), latents used by several rows and by none, and 1 or 2 threads.
+template <typename T>
+void check_sparse_products(int64_t dim, int threads) {
+  const int64_t batch = 33, dict = 70;
+  ExecContext ctx(threads);
+  std::vector<float> wf = wave(dict * dim, 0.9f, 0.173f), gf = wave(batch * dim, 1.1f, 0.311f),
+                     xf = wave(batch * dim, 0.7f, 0.057f), bf = wave(dim, 0.3f, 0.77f);
+  std::vector<T> dec(wf.begin(), wf.end()), g(gf.begin(), gf.end()), x(xf.begin(), xf.end()), bias(bf.begin(), bf.end());
+  sparse::SparseCode<T> code;
+  code.rows = batch;
+  code.cols = dict;
+  code.row_ptr.assign(1, 0);
+  for (int64_t b = 0; b < batch; ++b) {
+    for (int64_t j = b % 3; j < dict - 10; j += 5 + b % 4) {  // latents >= 60 are never used
+      code.idx.push_back(static_cast<int32_t>(j));
+      code.val.push_back(static_cast<T>(0.25 + 0.01 * static_cast<double>((b * 7 + j) % 13)));
+    }
+    code.row_ptr.push_back(code.nnz());
+  }
+  const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-12;
+  // decode: out[b] = bias + sum_e val * dec[j].
+  std::vector<T> out(batch * dim);
+  sparse::decode<T>(code, dec.data(), bias.data(), dim, out.data(), ctx);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < dim; ++i) {
+      double want = bias[i];
+      for (int64_t e = code.row_ptr[b]; e < code.row_ptr[b + 1]; ++e)
+        want += static_cast<double>(code.val[e]) * dec[code.idx[e] * dim + i];
+      ASSERT_NEAR(out[b * dim + i], want, tol * (1 + std::fabs(want))) << "decode dim " << dim;
+    }
+  // entry_dots: dot(dec[j], g[b]) per entry.
+  std::vector<T> dots(code.nnz());
+  sparse::entry_dots<T>(code, dec.data(), g.data(), dim, dots.data(), ctx);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t e = code.row_ptr[b]; e < code.row_ptr[b + 1]; ++e) {
+      double want = 0;
+      for (int64_t i = 0; i < dim; ++i) want += static_cast<double>(dec[code.idx[e] * dim + i]) * g[b * dim + i];
+      ASSERT_NEAR(dots[e], want, tol * (1 + std::fabs(want)) * std::sqrt(static_cast<double>(dim))) << "dots dim " << dim;
+    }
+  // scatter_rows: out[j] (+)= sum over entries of j of val * x[row]; rows of unused latents zero
+  // (overwrite) or unchanged (accumulate).
+  sparse::LatentIndex index;
+  sparse::latent_index(code, index);
+  for (bool overwrite : {true, false}) {
+    std::vector<T> grad(dict * dim, T(0.5));
+    sparse::scatter_rows<T>(index, code.val.data(), x.data(), dim, dict, grad.data(), overwrite, ctx);
+    for (int64_t j = 0; j < dict; ++j)
+      for (int64_t i = 0; i < dim; ++i) {
+        double want = overwrite ? 0.0 : 0.5;
+        for (int64_t b = 0; b < batch; ++b)
+          for (int64_t e = code.row_ptr[b]; e < code.row_ptr[b + 1]; ++e)
+            if (code.idx[e] == j) want += static_cast<double>(code.val[e]) * x[b * dim + i];
+        ASSERT_NEAR(grad[j * dim + i], want, tol * (1 + std::fabs(want))) << "scatter dim " << dim;
+      }
+  }
+}
+
+TEST(CrosscoderKernels, BlockedSparseProductsMatchPlainLoops) {
+  for (int threads : {1, 2})
+    for (int64_t dim : {5, 45, 64, 65, 130, 200}) {
+      check_sparse_products<float>(dim, threads);
+      check_sparse_products<double>(dim, threads);
+    }
 }
 
 // Every instruction-set path of the sparse-row products against the reference loops, for piece

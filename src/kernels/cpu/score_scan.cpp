@@ -18,7 +18,7 @@ CT_INLINE_AVX512 __mmask16 ge_mask16(const float* a, const float* b, const float
 }
 
 CT_TARGET_AVX512 int64_t chunks_avx512(const float* a, const float* b, const float* w, int64_t n, float cutoff,
-                                       int32_t* chunks) {
+                                       int32_t* chunks, uint16_t* masks) {
   const __m512 cut = _mm512_set1_ps(cutoff);
   const __mmask16 all = 0xFFFF;
   int64_t count = 0, j = 0;
@@ -29,15 +29,20 @@ CT_TARGET_AVX512 int64_t chunks_avx512(const float* a, const float* b, const flo
     const __mmask16 m3 = ge_mask16(a + j + 48, b + j + 48, w + j + 48, cut, all);
     if ((m0 | m1 | m2 | m3) == 0) continue;
     const int32_t c = static_cast<int32_t>(j / 16);
-    if (m0) chunks[count++] = c;
-    if (m1) chunks[count++] = c + 1;
-    if (m2) chunks[count++] = c + 2;
-    if (m3) chunks[count++] = c + 3;
+    const __mmask16 m[4] = {m0, m1, m2, m3};
+    for (int q = 0; q < 4; ++q) {
+      if (m[q] == 0) continue;
+      chunks[count] = c + q;
+      masks[count++] = m[q];
+    }
   }
   for (; j < n; j += 16) {
     const int64_t len = n - j < 16 ? n - j : 16;
     const __mmask16 lanes = static_cast<__mmask16>((1u << len) - 1u);
-    if (ge_mask16(a + j, b + j, w + j, cut, lanes)) chunks[count++] = static_cast<int32_t>(j / 16);
+    const __mmask16 m = ge_mask16(a + j, b + j, w + j, cut, lanes);
+    if (m == 0) continue;
+    chunks[count] = static_cast<int32_t>(j / 16);
+    masks[count++] = m;
   }
   return count;
 }
@@ -49,17 +54,22 @@ CT_INLINE_AVX2 int ge_mask8(const float* a, const float* b, const float* w, __m2
 }
 
 CT_TARGET_AVX2 int64_t chunks_avx2(const float* a, const float* b, const float* w, int64_t n, float cutoff,
-                                   int32_t* chunks) {
+                                   int32_t* chunks, uint16_t* masks) {
   const __m256 cut = _mm256_set1_ps(cutoff);
   int64_t count = 0, j = 0;
   for (; j + 16 <= n; j += 16) {
-    if (ge_mask8(a + j, b + j, w + j, cut) | ge_mask8(a + j + 8, b + j + 8, w + j + 8, cut))
-      chunks[count++] = static_cast<int32_t>(j / 16);
+    const int m = ge_mask8(a + j, b + j, w + j, cut) | (ge_mask8(a + j + 8, b + j + 8, w + j + 8, cut) << 8);
+    if (m == 0) continue;
+    chunks[count] = static_cast<int32_t>(j / 16);
+    masks[count++] = static_cast<uint16_t>(m);
   }
   if (j < n) {
     int32_t tail = 0;
-    if (ref::score_chunks_at_or_above(a + j, b + j, w + j, n - j, cutoff, &tail) > 0)
-      chunks[count++] = static_cast<int32_t>(j / 16);
+    uint16_t tail_mask = 0;
+    if (ref::score_chunks_at_or_above(a + j, b + j, w + j, n - j, cutoff, &tail, &tail_mask) > 0) {
+      chunks[count] = static_cast<int32_t>(j / 16);
+      masks[count++] = tail_mask;
+    }
   }
   return count;
 }

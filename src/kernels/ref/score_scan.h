@@ -9,9 +9,9 @@ namespace ct::kernels::ref {
 
 // Row of n pre-activations a [n] with encoder bias b [n] and latent weights w [n]; scores
 // s_j = max(0, a_j + b_j) * w_j (NaN sums count as 0). Writes, ascending, every chunk index c such
-// that some j in [16c, min(16c + 16, n)) has s_j >= cutoff into chunks [(n + 15) / 16]; returns the
-// count.
+// that some j in [16c, min(16c + 16, n)) has s_j >= cutoff into chunks [(n + 15) / 16], and beside
+// it in masks the bits l of the j = 16c + l that do; returns the count.
 int64_t score_chunks_at_or_above(const float* a, const float* b, const float* w, int64_t n, float cutoff,
-                                 int32_t* chunks);
+                                 int32_t* chunks, uint16_t* masks);
 
 }  // namespace ct::kernels::ref

@@ -329,16 +329,17 @@ bool sampled_select(const float* acts, const float* b_enc, const float* w, int64
     p.val.reserve(expect);
     kc.reserve(expect);
     std::vector<int32_t> hits((dict + 15) / 16);
+    std::vector<uint16_t> lanes((dict + 15) / 16);
     for (int64_t b = r0; b < r1; ++b) {
       const float* a = acts + b * dict;
-      const int64_t n_hits = scan(a, b_enc, w, dict, cutoff, hits.data());
+      const int64_t n_hits = scan(a, b_enc, w, dict, cutoff, hits.data(), lanes.data());
       int64_t n = 0;
       for (int64_t h = 0; h < n_hits; ++h) {
-        const int64_t j0 = static_cast<int64_t>(hits[h]) * 16, j1 = std::min(dict, j0 + 16);
-        for (int64_t j = j0; j < j1; ++j) {
+        for (uint32_t m = lanes[h]; m != 0; m &= m - 1) {
+          const int64_t j = static_cast<int64_t>(hits[h]) * 16 + std::countr_zero(m);
           const float r = relu(a[j] + b_enc[j]);
           const float s = r * w[j];
-          if (!(s >= cutoff)) continue;
+          CT_CHECK(s >= cutoff, "score scan and scalar score disagree");
           p.idx.push_back(static_cast<int32_t>(j));
           p.val.push_back(r);
           kc.push_back(key_of(s));
