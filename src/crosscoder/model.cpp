@@ -7,7 +7,7 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "kernels/cpu/linear.h"
+#include "kernels/cpu/gemm_abt.h"
 #include "kernels/cpu/recon.h"
 #include "kernels/ref/gemm.h"
 
@@ -100,14 +100,13 @@ class Stopwatch {
   std::chrono::steady_clock::time_point last_;
 };
 
-// acts [B, F] = x [B, D] * enc^T, enc [F, D] read as the weight [out = F, in = D] of a linear layer:
-// the engine's packed GEMM with the widest micro-kernel this CPU runs (AVX-512 14x32, AVX2 6x16 or
-// portable). It packs enc into panels on every call; that is one read and one write of F*D floats,
-// a few percent of the 2*B*D*F FLOPs at B = 4096 (bench/crosscoder_bench prints the phase).
+// acts [B, F] = x [B, D] * enc^T, enc [F, D]: kernels/cpu/gemm_abt, the engine's AVX-512 14x32
+// micro-kernel with x packed once per call (linear_gemm's AVX2 or portable path on other CPUs). The
+// encoder is packed into panels on every call; that is one read and one write of F*D floats, a
+// few percent of the 2*B*D*F FLOPs at B = 4096 (bench/crosscoder_bench prints the phase).
 void encoder_gemm(const float* x, const float* enc, int64_t batch, int64_t dim, int64_t dict,
                   float* acts, const ExecContext& ctx) {
-  kernels::cpu::linear_gemm(ctx, x, batch, dim, kernels::WeightView::of_f32(enc, dict, dim), kernels::WeightView{},
-                            acts);
+  kernels::cpu::gemm_abt(ctx, x, batch, dim, enc, dict, acts);
 }
 void encoder_gemm(const double* x, const double* enc, int64_t batch, int64_t dim, int64_t dict,
                   double* acts, const ExecContext&) {

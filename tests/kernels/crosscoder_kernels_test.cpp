@@ -9,10 +9,12 @@
 #include <vector>
 
 #include "core/exec_context.h"
+#include "kernels/cpu/gemm_abt.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/recon.h"
 #include "kernels/cpu/score_scan.h"
 #include "kernels/cpu/sparse_rows.h"
+#include "kernels/ref/gemm.h"
 #include "kernels/ref/score_scan.h"
 #include "kernels/ref/sparse_rows.h"
 #include "kernels/sparse/sparse.h"
@@ -243,6 +245,28 @@ TEST(CrosscoderKernels, BlockedSparseProductsMatchPlainLoops) {
       check_sparse_products<float>(dim, threads);
       check_sparse_products<double>(dim, threads);
     }
+}
+
+// The encoder GEMM (input packed once) against the reference GEMM on odd shapes: partial 14-row and
+// 32-column tiles, depths around the 128-deep slice, more than one 512-column block, 1 or 2 threads,
+// every supported instruction set (AVX2 and portable go through linear_gemm).
+TEST(CrosscoderKernels, GemmAbtMatchesReference) {
+  for (cpu::Isa isa : {cpu::Isa::kPortable, cpu::Isa::kAvx2, cpu::Isa::kAvx512}) {
+    if (!cpu::isa_supported(isa)) continue;
+    for (int threads : {1, 2})
+      for (int64_t n : {1, 13, 29})
+        for (int64_t k : {1, 127, 129, 300})
+          for (int64_t m : {1, 33, 70, 600}) {
+            ExecContext ctx(threads);
+            const std::vector<float> a = wave(n * k, 0.8f, 0.37f), b = wave(m * k, 0.6f, 0.113f);
+            std::vector<float> want(n * m), got(n * m, 123.0f);
+            ref::gemm<float>(Trans::kNo, Trans::kYes, n, m, k, 1.0f, a.data(), k, b.data(), k, 0.0f, want.data(), m);
+            cpu::gemm_abt(ctx, a.data(), n, k, b.data(), m, got.data(), isa);
+            for (int64_t i = 0; i < n * m; ++i)
+              ASSERT_NEAR(got[i], want[i], 1e-5f * std::sqrt(static_cast<float>(k)) * (1 + std::fabs(want[i])))
+                  << cpu::isa_name(isa) << " n " << n << " k " << k << " m " << m << " at " << i;
+          }
+  }
 }
 
 // Every instruction-set path of the sparse-row products against the reference loops, for piece
