@@ -188,7 +188,9 @@ void compute_loss(const CrosscoderSpec& spec, const Params<T>& p, const T* x, in
 
   // Reconstruction loss, its gradient g = dL/dx_hat [B, D] and the b_dec gradient (column sums of
   // g), in one parallel pass; per-row figures are reduced here in row order.
-  std::vector<T> g(batch * dim), g_bdec(dim);
+  std::vector<T>& g = out.grad_recon;  // every element is written by recon_loss_grad
+  g.resize(batch * dim);
+  std::vector<T> g_bdec(dim);
   std::vector<double> row_sq(batch * msrc), row_loss(batch);
   kernels::cpu::recon_loss_grad<T>(x, out.recon.data(), batch, off, spec.recon == ReconLoss::kSquared, g.data(),
                                    row_sq.data(), row_loss.data(), g_bdec.data(), ctx);

@@ -138,6 +138,7 @@ struct BatchResult {
   kernels::sparse::SparseCode<T> aux_code;
   std::vector<T> acts;                // [B, F] pre-activations without b_enc
   std::vector<T> recon;               // [B, D] x_hat
+  std::vector<T> grad_recon;          // [B, D] dL/dx_hat (compute_loss scratch, kept to reuse its memory)
   std::vector<T> w;                   // [F]
   double loss = 0, recon_loss = 0, sparsity_loss = 0, aux_loss = 0;
   std::vector<double> sq_error;       // [M] sum over the batch of ||e^m||^2
