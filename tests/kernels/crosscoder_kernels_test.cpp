@@ -248,13 +248,14 @@ TEST(CrosscoderKernels, BlockedSparseProductsMatchPlainLoops) {
 }
 
 // The encoder GEMM (input packed once) against the reference GEMM on odd shapes: partial 14-row and
-// 32-column tiles, depths around the 128-deep slice, more than one 512-column block, 1 or 2 threads,
+// 32-column tiles, depths around the 128-deep slice, more than one 512-column block and more than
+// one group of row panels, 1 or 2 threads,
 // every supported instruction set (AVX2 and portable go through linear_gemm).
 TEST(CrosscoderKernels, GemmAbtMatchesReference) {
   for (cpu::Isa isa : {cpu::Isa::kPortable, cpu::Isa::kAvx2, cpu::Isa::kAvx512}) {
     if (!cpu::isa_supported(isa)) continue;
     for (int threads : {1, 2})
-      for (int64_t n : {1, 13, 29})
+      for (int64_t n : {1, 13, 29, 200})  // 200 rows: two groups of 8 row panels, the second partial
         for (int64_t k : {1, 127, 129, 300})
           for (int64_t m : {1, 33, 70, 600}) {
             ExecContext ctx(threads);

@@ -13,9 +13,9 @@ namespace ct::kernels::cpu {
 namespace {
 
 constexpr int kMr = 14, kNr = 32;
-// A 128-deep slice keeps the 16 KiB b panel and the 7 KiB a panel in L1; a 512-column block of b
-// slices (256 KiB) stays in L2 while every a panel passes over it.
-constexpr int64_t kKc = 128, kNc = 512;
+// A 128-deep slice keeps the 16 KiB b panel and the 7 KiB a panel in L1; a slice of a 512-column
+// block of b (256 KiB) and the [112, 512] block of y (224 KiB) of 8 a panels share L2.
+constexpr int64_t kKc = 128, kNc = 512, kMcPanels = 8;
 
 struct AlignedDeleter {
   void operator()(float* p) const { ::operator delete[](p, std::align_val_t(64)); }
@@ -92,23 +92,37 @@ CT_TARGET_AVX512 void micro_14x32(int64_t kc, const float* ap, const float* bp, 
     for (int j = 0; j < cols; ++j) y[i * ldy + j] = first ? tile[i * kNr + j] : y[i * ldy + j] + tile[i * kNr + j];
 }
 
-// One thread's output columns [j_begin, j_end) (whole panels, except at the end of y).
+// One thread's output columns [j_begin, j_end) (whole panels, except at the end of y). Per block of
+// kNc columns, the whole depth of b is packed once (kNc x k floats, 4 MiB at k = 2048; it stays in
+// L3), then the rows go by groups of kMcPanels a panels: the group's [rows, kNc] block of y stays
+// in L2 while every 128-deep slice adds into it, so y is written to memory once instead of being
+// re-read and re-written for every slice.
 void columns_avx512(const float* apack, int64_t n, int64_t k, const float* b, int64_t m, float* y, int64_t j_begin,
                     int64_t j_end) {
   const int64_t a_panels = (n + kMr - 1) / kMr;
-  AlignedBuffer bpack = aligned_floats(kKc * std::min<int64_t>(kNc, (j_end - j_begin + kNr - 1) / kNr * kNr));
+  const int64_t nc_pad_max = std::min<int64_t>(kNc, (j_end - j_begin + kNr - 1) / kNr * kNr);
+  AlignedBuffer bpack = aligned_floats(k * nc_pad_max);
   for (int64_t jc = j_begin; jc < j_end; jc += kNc) {
     const int64_t nc = std::min(kNc, j_end - jc);
+    const int64_t nc_pad = (nc + kNr - 1) / kNr * kNr;
+    // Slice [pc, pc + kc) of the block at bpack + pc * nc_pad; panel s (column offset) at + s * kc.
     for (int64_t pc = 0; pc < k; pc += kKc) {
       const int64_t kc = std::min(kKc, k - pc);
       for (int64_t s = 0; s < nc; s += kNr)
-        pack_b_panel(b, k, jc + s, std::min<int64_t>(kNr, nc - s), pc, kc, bpack.get() + s * kc);
-      for (int64_t p = 0; p < a_panels; ++p) {
-        const int rows = static_cast<int>(std::min<int64_t>(kMr, n - p * kMr));
-        const float* ap = apack + p * k * kMr + pc * kMr;
-        for (int64_t s = 0; s < nc; s += kNr) {
-          const int cols = static_cast<int>(std::min<int64_t>(kNr, nc - s));
-          micro_14x32(kc, ap, bpack.get() + s * kc, y + p * kMr * m + jc + s, m, rows, cols, pc == 0);
+        pack_b_panel(b, k, jc + s, std::min<int64_t>(kNr, nc - s), pc, kc, bpack.get() + pc * nc_pad + s * kc);
+    }
+    for (int64_t p0 = 0; p0 < a_panels; p0 += kMcPanels) {
+      const int64_t p1 = std::min(a_panels, p0 + kMcPanels);
+      for (int64_t pc = 0; pc < k; pc += kKc) {
+        const int64_t kc = std::min(kKc, k - pc);
+        const float* bslice = bpack.get() + pc * nc_pad;
+        for (int64_t p = p0; p < p1; ++p) {
+          const int rows = static_cast<int>(std::min<int64_t>(kMr, n - p * kMr));
+          const float* ap = apack + p * k * kMr + pc * kMr;
+          for (int64_t s = 0; s < nc; s += kNr) {
+            const int cols = static_cast<int>(std::min<int64_t>(kNr, nc - s));
+            micro_14x32(kc, ap, bslice + s * kc, y + p * kMr * m + jc + s, m, rows, cols, pc == 0);
+          }
         }
       }
     }
