@@ -273,6 +273,30 @@ int main(int argc, char** argv) {
   std::printf("  %-24s %8.1f ms  (untimed %.1f ms)\n", "sum of phases", timed * 1e3, (step_s - timed) * 1e3);
   std::fflush(stdout);
 
+  // AuxK cost, outside the compared step (the PyTorch step has no AuxK): one latent in 64 marked
+  // dead, k_aux = min(D / 2, dead) as in the trainer; the fastest of 2 steps.
+  {
+    std::vector<uint8_t> dead(dict, 0);
+    int64_t n_dead = 0;
+    for (int64_t j = 0; j < dict; j += 64) dead[j] = 1, ++n_dead;
+    LossOptions aux_opt;
+    aux_opt.dead = dead.data();
+    StepTimes aux_best;
+    double aux_best_s = 1e30;
+    for (int rep = 0; rep < 2; ++rep) {
+      StepTimes t;
+      aux_opt.times = &t;
+      const double a = now_s();
+      compute_loss(spec, p, x.data(), batch, aux_opt, res, &grads, ctx);
+      const double dt = now_s() - a;
+      if (dt < aux_best_s) aux_best_s = dt, aux_best = t;
+    }
+    std::printf("AuxK (%lld dead latents, k_aux %lld): forward %.1f ms, backward %.1f ms (forward+backward with AuxK "
+                "%.1f ms)\n",
+                (long long)n_dead, (long long)res.aux_k, aux_best.aux * 1e3, aux_best.grad_aux * 1e3, aux_best_s * 1e3);
+    std::fflush(stdout);
+  }
+
   if (torch_steps > 0) {
     const std::vector<double> ms =
         run_torch("time " + std::to_string(batch) + " " + std::to_string(d) + " " + std::to_string(dict) + " " +
