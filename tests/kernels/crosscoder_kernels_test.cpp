@@ -248,7 +248,7 @@ TEST(CrosscoderKernels, BlockedSparseProductsMatchPlainLoops) {
 }
 
 // The encoder GEMM (input packed once) against the reference GEMM on odd shapes: partial 14-row and
-// 32-column tiles, depths around the 128-deep slice, more than one 512-column block and more than
+// 32-column tiles, depths around the 256-deep slice, more than one 512-column block and more than
 // one group of row panels, 1 or 2 threads,
 // every supported instruction set (AVX2 and portable go through linear_gemm).
 TEST(CrosscoderKernels, GemmAbtMatchesReference) {
@@ -256,7 +256,7 @@ TEST(CrosscoderKernels, GemmAbtMatchesReference) {
     if (!cpu::isa_supported(isa)) continue;
     for (int threads : {1, 2})
       for (int64_t n : {1, 13, 29, 200})  // 200 rows: two groups of 8 row panels, the second partial
-        for (int64_t k : {1, 127, 129, 300})
+        for (int64_t k : {1, 129, 255, 257, 300})
           for (int64_t m : {1, 33, 70, 600}) {
             ExecContext ctx(threads);
             const std::vector<float> a = wave(n * k, 0.8f, 0.37f), b = wave(m * k, 0.6f, 0.113f);
