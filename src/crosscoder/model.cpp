@@ -3,10 +3,11 @@
 #include "crosscoder/model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "core/error.h"
-#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_abt.h"
 #include "kernels/cpu/recon.h"
 #include "kernels/ref/gemm.h"
 
@@ -81,11 +82,31 @@ void latent_weights(const Params<T>& p, const std::vector<int64_t>& offsets, std
 
 namespace {
 
-// acts [B, F] = x [B, D] * enc^T.
+// Adds the wall-clock time since the previous lap to one StepTimes field; free when times is null.
+class Stopwatch {
+ public:
+  explicit Stopwatch(StepTimes* times) : times_(times) {
+    if (times_) last_ = std::chrono::steady_clock::now();
+  }
+  void lap(double StepTimes::*field) {
+    if (!times_) return;
+    const auto now = std::chrono::steady_clock::now();
+    times_->*field += std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+  }
+
+ private:
+  StepTimes* times_;
+  std::chrono::steady_clock::time_point last_;
+};
+
+// acts [B, F] = x [B, D] * enc^T, enc [F, D]: kernels/cpu/gemm_abt, the engine's AVX-512 14x32
+// micro-kernel with x packed once per call (linear_gemm's AVX2 or portable path on other CPUs). The
+// encoder is packed into panels on every call; that is one read and one write of F*D floats, a
+// few percent of the 2*B*D*F FLOPs at B = 4096 (bench/crosscoder_bench prints the phase).
 void encoder_gemm(const float* x, const float* enc, int64_t batch, int64_t dim, int64_t dict,
                   float* acts, const ExecContext& ctx) {
-  kernels::cpu::gemm(kernels::Trans::kNo, kernels::Trans::kYes, batch, dict, dim, 1.0f, x, dim, enc,
-                     dim, 0.0f, acts, dict, ctx);
+  kernels::cpu::gemm_abt(ctx, x, batch, dim, enc, dict, acts);
 }
 void encoder_gemm(const double* x, const double* enc, int64_t batch, int64_t dim, int64_t dict,
                   double* acts, const ExecContext&) {
@@ -120,9 +141,12 @@ void select_code(const CrosscoderSpec& spec, const Params<T>& p, int64_t batch, 
 
 }  // namespace
 
+namespace {
+
 template <typename T>
-void encode_decode(const CrosscoderSpec& spec, const Params<T>& p, const T* x, int64_t batch,
-                   const CodeMode& mode, BatchResult<T>& out, const ExecContext& ctx) {
+void encode_decode_timed(const CrosscoderSpec& spec, const Params<T>& p, const T* x, int64_t batch,
+                         const CodeMode& mode, BatchResult<T>& out, const ExecContext& ctx, StepTimes* times) {
+  Stopwatch watch(times);
   const int64_t dim = p.dim, dict = p.dict;
   CT_CHECK(dim == spec.total_dim() && dict == spec.dict_size);
   if (mode.score_weights) {
@@ -132,26 +156,41 @@ void encode_decode(const CrosscoderSpec& spec, const Params<T>& p, const T* x, i
     out.w.resize(dict);
     kernels::cpu::block_norm_sums<T>(p.dec.data(), dict, spec.offsets(), out.w.data(), ctx);
   }
+  watch.lap(&StepTimes::weights);
   out.acts.resize(batch * dict);
   encoder_gemm(x, p.enc.data(), batch, dim, dict, out.acts.data(), ctx);
+  watch.lap(&StepTimes::encoder);
   select_code(spec, p, batch, mode, out, ctx);
+  watch.lap(&StepTimes::select);
   out.recon.resize(batch * dim);
   sp::decode<T>(out.code, p.dec.data(), p.b_dec.data(), dim, out.recon.data(), ctx);
   out.l0 = batch > 0 ? static_cast<double>(out.code.nnz()) / batch : 0.0;
+  watch.lap(&StepTimes::decode);
+}
+
+}  // namespace
+
+template <typename T>
+void encode_decode(const CrosscoderSpec& spec, const Params<T>& p, const T* x, int64_t batch,
+                   const CodeMode& mode, BatchResult<T>& out, const ExecContext& ctx) {
+  encode_decode_timed(spec, p, x, batch, mode, out, ctx, nullptr);
 }
 
 template <typename T>
 void compute_loss(const CrosscoderSpec& spec, const Params<T>& p, const T* x, int64_t batch,
                   const LossOptions& opt, BatchResult<T>& out, Params<T>* grads,
                   const ExecContext& ctx) {
-  encode_decode(spec, p, x, batch, opt.mode, out, ctx);
+  encode_decode_timed(spec, p, x, batch, opt.mode, out, ctx, opt.times);
+  Stopwatch watch(opt.times);
   const int64_t dim = p.dim, dict = p.dict, msrc = spec.sources();
   const auto off = spec.offsets();
   const double inv_b = 1.0 / static_cast<double>(batch);
 
   // Reconstruction loss, its gradient g = dL/dx_hat [B, D] and the b_dec gradient (column sums of
   // g), in one parallel pass; per-row figures are reduced here in row order.
-  std::vector<T> g(batch * dim), g_bdec(dim);
+  std::vector<T>& g = out.grad_recon;  // every element is written by recon_loss_grad
+  g.resize(batch * dim);
+  std::vector<T> g_bdec(dim);
   std::vector<double> row_sq(batch * msrc), row_loss(batch);
   kernels::cpu::recon_loss_grad<T>(x, out.recon.data(), batch, off, spec.recon == ReconLoss::kSquared, g.data(),
                                    row_sq.data(), row_loss.data(), g_bdec.data(), ctx);
@@ -170,6 +209,8 @@ void compute_loss(const CrosscoderSpec& spec, const Params<T>& p, const T* x, in
       out.sparsity_loss += static_cast<double>(out.code.val[e]) * out.w[out.code.idx[e]];
     out.sparsity_loss *= opt.l1_coeff * inv_b;
   }
+
+  watch.lap(&StepTimes::loss);
 
   // AuxK on the detached residual e = x - x_hat (all sources concatenated).
   out.aux_loss = 0;
@@ -198,6 +239,7 @@ void compute_loss(const CrosscoderSpec& spec, const Params<T>& p, const T* x, in
     }
   }
   out.loss = out.recon_loss + out.sparsity_loss + out.aux_loss;
+  watch.lap(&StepTimes::aux);
   if (!opt.want_grads || !grads) return;
 
   // Backward. d b_dec = sum_b g (computed with the loss above).
@@ -212,11 +254,14 @@ void compute_loss(const CrosscoderSpec& spec, const Params<T>& p, const T* x, in
     if (l1) g_pre[e] += static_cast<T>(opt.l1_coeff * inv_b * out.w[code.idx[e]]);
     if (!(code.val[e] > T(0))) g_pre[e] = T(0);
   }
+  watch.lap(&StepTimes::grad_latent);
   sp::LatentIndex index;
   sp::latent_index(code, index);
   sp::scatter_rows<T>(index, code.val.data(), g.data(), dim, dict, gr.dec.data(), true, ctx);
+  watch.lap(&StepTimes::grad_dec);
   sp::scatter_rows<T>(index, g_pre.data(), x, dim, dict, gr.enc.data(), true, ctx);
   sp::scatter_sum<T>(index, g_pre.data(), dict, gr.b_enc.data(), true);
+  watch.lap(&StepTimes::grad_enc);
   if (l1) {
     // d/d d_j^m of lambda/B sum_b f_bj sum_m ||d_j^m|| = lambda/B (sum_b f_bj) d_j^m / ||d_j^m||.
     std::vector<T> fsum(dict);
@@ -232,6 +277,7 @@ void compute_loss(const CrosscoderSpec& spec, const Params<T>& p, const T* x, in
         for (int64_t i = off[m]; i < off[m + 1]; ++i) gr.dec[j * dim + i] += static_cast<T>(c * row[i]);
       }
     }
+    watch.lap(&StepTimes::grad_dec);
   }
   if (!g_aux.empty()) {
     const auto& ac = out.aux_code;
@@ -242,6 +288,7 @@ void compute_loss(const CrosscoderSpec& spec, const Params<T>& p, const T* x, in
     sp::scatter_rows<T>(aindex, ac.val.data(), g_aux.data(), dim, dict, gr.dec.data(), false, ctx);
     sp::scatter_rows<T>(aindex, ga.data(), x, dim, dict, gr.enc.data(), false, ctx);
     sp::scatter_sum<T>(aindex, ga.data(), dict, gr.b_enc.data(), false);
+    watch.lap(&StepTimes::grad_aux);
   }
 }
 

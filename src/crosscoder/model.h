@@ -101,11 +101,34 @@ struct CodeMode {
   const std::vector<double>* score_weights = nullptr;
 };
 
+// Wall-clock seconds spent in each phase of training steps, accumulated over the calls that are
+// given it (benchmark profiling; a null pointer times nothing). The forward/backward phases are
+// filled by compute_loss, grad_norm and adam by adam_update.
+struct StepTimes {
+  double weights = 0;      // w_j = sum_m ||d_j^m|| (decoder block norms)
+  double encoder = 0;      // encoder GEMM x [B, D] * enc^T -> acts [B, F]
+  double select = 0;       // BatchTopK / TopK / filter selection -> code
+  double decode = 0;       // sparse decoder forward -> recon [B, D]
+  double loss = 0;         // reconstruction loss, g = dL/dx_hat [B, D], b_dec gradient
+  double aux = 0;          // AuxK forward: masked top-k, aux decode, residual statistics and gradient
+  double grad_latent = 0;  // g_pre [nnz] = dec rows . g rows at kept entries (+ L1 term)
+  double grad_dec = 0;     // latent index + decoder-weight gradient (scatter of code * g)
+  double grad_enc = 0;     // encoder-weight and b_enc gradient (scatter of g_pre * x)
+  double grad_aux = 0;     // AuxK backward products
+  double grad_norm = 0;    // global gradient norm (clipping)
+  double adam = 0;         // fused Adam update of every parameter
+  double total() const {
+    return weights + encoder + select + decode + loss + aux + grad_latent + grad_dec + grad_enc + grad_aux +
+           grad_norm + adam;
+  }
+};
+
 struct LossOptions {
   CodeMode mode;
   double l1_coeff = 0.0;              // current lambda (after warm-up)
   const uint8_t* dead = nullptr;      // [F] dead-latent mask for AuxK, or null (no AuxK)
   bool want_grads = true;
+  StepTimes* times = nullptr;         // phase timers (benchmarks), or null
 };
 
 // Results of one forward (+ backward) on a batch.
@@ -115,6 +138,7 @@ struct BatchResult {
   kernels::sparse::SparseCode<T> aux_code;
   std::vector<T> acts;                // [B, F] pre-activations without b_enc
   std::vector<T> recon;               // [B, D] x_hat
+  std::vector<T> grad_recon;          // [B, D] dL/dx_hat (compute_loss scratch, kept to reuse its memory)
   std::vector<T> w;                   // [F]
   double loss = 0, recon_loss = 0, sparsity_loss = 0, aux_loss = 0;
   std::vector<double> sq_error;       // [M] sum over the batch of ||e^m||^2

@@ -2,6 +2,7 @@
 #include "crosscoder/optim.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "kernels/cpu/vec.h"
@@ -68,12 +69,15 @@ double grad_norm(const Params<T>& grads, const ExecContext& ctx) {
 
 template <typename T>
 double adam_update(const AdamConfig& cfg, double lr, const Params<T>& grads, Params<T>& params,
-                   AdamState<T>& state, const ExecContext& ctx) {
+                   AdamState<T>& state, const ExecContext& ctx, StepTimes* times) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
   if (state.m.dict != params.dict || state.m.dim != params.dim) {
     state.m.resize(params.dict, params.dim);
     state.v.resize(params.dict, params.dim);
   }
   const double norm = grad_norm(grads, ctx);
+  const auto t1 = Clock::now();
   ++state.t;
   const StepConsts s{lr, cfg.beta1, cfg.beta2, cfg.eps,
                      1.0 - std::pow(cfg.beta1, static_cast<double>(state.t)),
@@ -92,6 +96,10 @@ double adam_update(const AdamConfig& cfg, double lr, const Params<T>& grads, Par
       const int64_t s0 = b0 * kBlock, s1 = std::min(n, b1 * kBlock);
       adam_block(s, gs[i]->data() + s0, ps[i]->data() + s0, ms[i]->data() + s0, vs[i]->data() + s0, s1 - s0);
     });
+  }
+  if (times) {
+    times->grad_norm += std::chrono::duration<double>(t1 - t0).count();
+    times->adam += std::chrono::duration<double>(Clock::now() - t1).count();
   }
   return norm;
 }
@@ -120,8 +128,8 @@ int64_t k_at(int64_t t, int64_t k_init, int64_t k, int64_t anneal) {
 template double grad_norm<float>(const Params<float>&, const ExecContext&);
 template double grad_norm<double>(const Params<double>&, const ExecContext&);
 template double adam_update<float>(const AdamConfig&, double, const Params<float>&, Params<float>&,
-                                   AdamState<float>&, const ExecContext&);
+                                   AdamState<float>&, const ExecContext&, StepTimes*);
 template double adam_update<double>(const AdamConfig&, double, const Params<double>&, Params<double>&,
-                                    AdamState<double>&, const ExecContext&);
+                                    AdamState<double>&, const ExecContext&, StepTimes*);
 
 }  // namespace ct::crosscoder

@@ -30,10 +30,11 @@ template <typename T>
 double grad_norm(const Params<T>& grads, const ExecContext& ctx);
 
 // One Adam update with learning rate `lr` (already scheduled). Gradients are multiplied by
-// min(1, clip / ||g||) first. Returns the gradient norm before clipping.
+// min(1, clip / ||g||) first. Returns the gradient norm before clipping. With `times`, adds the
+// seconds of the norm and of the update to times->grad_norm and times->adam.
 template <typename T>
 double adam_update(const AdamConfig& cfg, double lr, const Params<T>& grads, Params<T>& params,
-                   AdamState<T>& state, const ExecContext& ctx);
+                   AdamState<T>& state, const ExecContext& ctx, StepTimes* times = nullptr);
 
 // LR multiplier at step t of `total`: t / warmup during warm-up, (total - t) / (total - decay_start)
 // after decay_start = round(decay_frac * total) (decay_frac >= 1: no decay), 1 otherwise.

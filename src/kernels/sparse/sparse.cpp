@@ -1,10 +1,12 @@
 // Sparse selection, decoding and backward products (see sparse.h).
 //
-// BatchTopK selects exactly over the bit patterns of the non-negative scores: a histogram of the
-// top 16 bits finds the bucket of the k-th largest key, one emit pass keeps what is above it and
-// collects the bucket's entries as candidates, and an exact select among those candidates finishes
-// (two passes over B*F; the older one-pass-per-digit radix select remains as the fallback for
-// buckets with very many candidates). Memory-bound and independent of k.
+// BatchTopK selects exactly over the bit patterns of the non-negative scores. For large f32 batches
+// a sample of the scores gives a cutoff slightly below the k-th largest, one vectorised pass
+// collects the scores at or above it, and the exact cut is chosen among those candidates (one pass
+// over B*F). Otherwise (and whenever the sample misleads) a histogram of the top 16 bits finds the
+// bucket of the k-th largest key, one emit pass keeps what is above it and collects the bucket's
+// entries as candidates, and an exact select among those candidates finishes (two passes; the older
+// one-pass-per-digit radix select remains as the fallback for buckets with very many candidates).
 #include "kernels/sparse/sparse.h"
 
 #include <algorithm>
@@ -12,8 +14,12 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <new>
+#include <type_traits>
 
 #include "core/error.h"
+#include "kernels/cpu/score_scan.h"
+#include "kernels/cpu/sparse_rows.h"
 #include "kernels/cpu/vec.h"
 
 namespace ct::kernels::sparse {
@@ -175,8 +181,8 @@ T batch_topk_radix(const T* acts, const T* b_enc, const T* w, int64_t batch, int
 // flat index ascending) are then chosen exactly among those few, and a pass over the sparse output
 // drops the others. Same result as the radix select, entry for entry.
 template <typename T>
-T batch_topk(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t dict, int64_t k_total,
-             SparseCode<T>& out, const ExecContext& ctx) {
+T batch_topk_two_pass(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t dict, int64_t k_total,
+                      SparseCode<T>& out, const ExecContext& ctx) {
   using Key = typename KeyBits<T>::type;
   constexpr int kKeyBits = sizeof(Key) * 8, kDigit = 16, kBuckets = 1 << kDigit, kShift = kKeyBits - kDigit;
   const int64_t total = batch * dict;
@@ -280,6 +286,145 @@ T batch_topk(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t d
 
 namespace {
 
+// The sampled select for f32 (see sparse.h); returns false (out untouched) when it cannot decide
+// from its sample, and the caller falls back to the two-pass select.
+bool sampled_select(const float* acts, const float* b_enc, const float* w, int64_t batch, int64_t dict,
+                    int64_t keep, SparseCode<float>& out, float& min_kept, const ExecContext& ctx) {
+  constexpr int64_t kSegment = 64;
+  const int64_t total = batch * dict, seg = std::min<int64_t>(kSegment, dict);
+  const int64_t n_sample = batch * seg;
+  // Expected sampled scores at or above the true cut, and the sample rank taken as the cutoff: 4
+  // standard deviations (binomial) above it, so the pass collects at least `keep` scores except
+  // with a probability of about 3e-5 (then the fallback runs).
+  const double mu = static_cast<double>(keep) * static_cast<double>(n_sample) / static_cast<double>(total);
+  if (2 * n_sample > total || mu < 32) return false;
+  const int64_t rank = static_cast<int64_t>(std::ceil(mu + 4 * std::sqrt(mu) + 4));
+  if (rank > n_sample) return false;
+  std::vector<uint32_t> sample(n_sample);
+  const int64_t span = dict - seg + 1;
+  ctx.parallel_for(batch, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      // Odd multiplier: consecutive rows sample different columns.
+      const int64_t off = (b * 4099 + 17) % span;
+      const float* a = acts + b * dict + off;
+      for (int64_t i = 0; i < seg; ++i) sample[b * seg + i] = key_of(relu(a[i] + b_enc[off + i]) * w[off + i]);
+    }
+  });
+  std::nth_element(sample.begin(), sample.begin() + (rank - 1), sample.end(), std::greater<uint32_t>());
+  const uint32_t cut_key = sample[rank - 1];
+  if (cut_key == 0) return false;  // the cutoff would collect every zero score
+  const float cutoff = std::bit_cast<float>(cut_key);
+
+  // One pass: every entry with score >= cutoff, in flat order per chunk of rows.
+  const cpu::ScoreChunksFn scan = cpu::score_chunks_fn();
+  const int64_t chunks = chunk_count(ctx, batch);
+  std::vector<ChunkOut<float>> parts(chunks);
+  std::vector<std::vector<uint32_t>> keys(chunks);
+  for_row_chunks(ctx, chunks, batch, [&](int64_t c, int64_t r0, int64_t r1) {
+    auto& p = parts[c];
+    auto& kc = keys[c];
+    p.counts.assign(r1 - r0, 0);
+    const size_t expect = static_cast<size_t>(static_cast<double>(keep) * 1.3 * (r1 - r0) / batch) + 64;
+    p.idx.reserve(expect);
+    p.val.reserve(expect);
+    kc.reserve(expect);
+    std::vector<int32_t> hits((dict + 15) / 16);
+    std::vector<uint16_t> lanes((dict + 15) / 16);
+    for (int64_t b = r0; b < r1; ++b) {
+      const float* a = acts + b * dict;
+      const int64_t n_hits = scan(a, b_enc, w, dict, cutoff, hits.data(), lanes.data());
+      int64_t n = 0;
+      for (int64_t h = 0; h < n_hits; ++h) {
+        for (uint32_t m = lanes[h]; m != 0; m &= m - 1) {
+          const int64_t j = static_cast<int64_t>(hits[h]) * 16 + std::countr_zero(m);
+          const float r = relu(a[j] + b_enc[j]);
+          const float s = r * w[j];
+          CT_CHECK(s >= cutoff, "score scan and scalar score disagree");
+          p.idx.push_back(static_cast<int32_t>(j));
+          p.val.push_back(r);
+          kc.push_back(key_of(s));
+          ++n;
+        }
+      }
+      p.counts[b - r0] = n;
+    }
+  });
+  int64_t n_cand = 0;
+  for (auto& kc : keys) n_cand += static_cast<int64_t>(kc.size());
+  if (n_cand < keep) return false;
+
+  // The keep-th largest key among the candidates; entries equal to it are taken in flat order
+  // (lower flat index wins), handed out to the row chunks in order.
+  std::vector<uint32_t> all;
+  all.reserve(n_cand);
+  for (auto& kc : keys) all.insert(all.end(), kc.begin(), kc.end());
+  std::nth_element(all.begin(), all.begin() + (keep - 1), all.end(), std::greater<uint32_t>());
+  const uint32_t kth = all[keep - 1];
+  int64_t above = 0;
+  for (uint32_t k : all) above += k > kth;
+  std::vector<int64_t> quota(chunks, 0);
+  int64_t left = keep - above;
+  for (int64_t c = 0; c < chunks; ++c) {
+    int64_t equal = 0;
+    for (uint32_t k : keys[c]) equal += k == kth;
+    quota[c] = std::min(left, equal);
+    left -= quota[c];
+  }
+  CT_CHECK(left == 0, "sampled batch_topk lost its count");
+  for_row_chunks(ctx, chunks, batch, [&](int64_t c, int64_t r0, int64_t r1) {
+    auto& p = parts[c];
+    const auto& kc = keys[c];
+    int64_t eq_left = quota[c], at = 0, e = 0;
+    for (int64_t b = r0; b < r1; ++b) {
+      int64_t n = 0;
+      for (int64_t end = e + p.counts[b - r0]; e < end; ++e) {
+        bool take = kc[e] > kth;
+        if (!take && kc[e] == kth && eq_left > 0) {
+          take = true;
+          --eq_left;
+        }
+        if (!take) continue;
+        p.idx[at] = p.idx[e];
+        p.val[at] = p.val[e];
+        ++at;
+        ++n;
+      }
+      p.counts[b - r0] = n;
+    }
+    p.idx.resize(at);
+    p.val.resize(at);
+  });
+  assemble(parts, batch, dict, out);
+  CT_CHECK(out.nnz() == keep, "sampled batch_topk kept the wrong number of entries");
+  min_kept = std::bit_cast<float>(kth);  // > 0: every candidate is at or above a positive cutoff
+  return true;
+}
+
+}  // namespace
+
+template <typename T>
+T batch_topk_sampled(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t dict, int64_t k_total,
+                     SparseCode<T>& out, const ExecContext& ctx) {
+  const int64_t total = batch * dict;
+  const int64_t keep = std::clamp<int64_t>(k_total, 0, total);
+  if constexpr (std::is_same_v<T, float>) {
+    float min_kept = 0;
+    if (keep > 0 && keep < total && sampled_select(acts, b_enc, w, batch, dict, keep, out, min_kept, ctx))
+      return min_kept;
+  }
+  return batch_topk_two_pass(acts, b_enc, w, batch, dict, k_total, out, ctx);
+}
+
+template <typename T>
+T batch_topk(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t dict, int64_t k_total,
+             SparseCode<T>& out, const ExecContext& ctx) {
+  if (std::is_same_v<T, float> && batch * dict >= (int64_t{1} << 20))
+    return batch_topk_sampled(acts, b_enc, w, batch, dict, k_total, out, ctx);
+  return batch_topk_two_pass(acts, b_enc, w, batch, dict, k_total, out, ctx);
+}
+
+namespace {
+
 // Top `k` of (score, index) candidates by score descending, index ascending; written to `p` in
 // index order.
 template <typename T>
@@ -374,19 +519,113 @@ void filter_code(const T* acts, const T* b_enc, const T* w, T cutoff, int64_t ba
   assemble(parts, batch, dict, out);
 }
 
+// The sparse products would gather whole decoder rows (or input rows) at random: at F = 16384 and
+// D = 2048 that is 8 KiB per entry from a 128 MiB matrix, at memory latency. Instead every product
+// walks the columns in blocks of kColBlock and, inside a block, the latents in ascending order:
+// each latent's piece of the decoder (256 bytes) is read once per block, sequentially over the
+// latents, and the per-entry gathers and scatters hit a [rows, kColBlock] slice of the row-side
+// matrix (the thread's rows of x_hat or g: 512 KiB at 2048 rows; all rows of g or x for the
+// weight gradients: 1 MiB) that stays in L2. The slice is copied into a dense buffer first: with
+// the matrix's own row stride (8 KiB at D = 2048, a power of two) every row's piece falls into the
+// same few cache sets and the slice would not stay cached at all. Rows are split over threads for decode and
+// entry_dots (each thread indexes its own entries by latent), latents for scatter_rows. Per output
+// element the order of the summands is unchanged: a row's entries are in ascending latent order in
+// the CSR code and in the latent sweep alike, and entry_dots adds its per-block partial dots in
+// block order.
+constexpr int64_t kColBlock = cpu::kSparsePiece;
+
 namespace {
 
-inline void axpy_any(const cpu::VecOps& ops, float a, const float* x, float* y, int64_t n) {
-  ops.axpy(a, x, y, n);
+// A [rows, kColBlock] scratch slice on 64-byte boundaries (every row of it is a whole number of
+// cache lines, so the per-entry loads and stores never split a line).
+template <typename T>
+class SliceBuffer {
+ public:
+  explicit SliceBuffer(int64_t rows)
+      : data_(static_cast<T*>(::operator new[](sizeof(T) * static_cast<size_t>(std::max<int64_t>(rows, 1) * kColBlock),
+                                               std::align_val_t(64)))) {}
+  ~SliceBuffer() { ::operator delete[](data_, std::align_val_t(64)); }
+  SliceBuffer(const SliceBuffer&) = delete;
+  SliceBuffer& operator=(const SliceBuffer&) = delete;
+  T* data() { return data_; }
+
+ private:
+  T* data_;
+};
+
+// The per-latent inner loops: kernels/cpu/sparse_rows.h for f32 (chosen once per op), plain loops
+// with the same contracts for f64 (exact tests).
+template <typename T>
+struct RowOps;
+template <>
+struct RowOps<float> {
+  const cpu::SparseRowOps& ops = cpu::sparse_row_ops();
+  void axpy_rows(const float* piece, int64_t len, const float* coef, const int64_t* pos, const int32_t* row, int64_t n,
+                 float* rows, int64_t ld) const {
+    ops.axpy_rows(piece, len, coef, pos, row, n, rows, ld);
+  }
+  void dot_rows(const float* piece, int64_t len, const int64_t* pos, const int32_t* row, int64_t n, const float* rows,
+                int64_t ld, float* out, bool first) const {
+    ops.dot_rows(piece, len, pos, row, n, rows, ld, out, first);
+  }
+  void gather_sum(const float* coef, const int64_t* pos, const int32_t* row, int64_t n, const float* rows, int64_t ld,
+                  int64_t len, float* piece, bool overwrite) const {
+    ops.gather_sum(coef, pos, row, n, rows, ld, len, piece, overwrite);
+  }
+};
+template <>
+struct RowOps<double> {
+  void axpy_rows(const double* piece, int64_t len, const double* coef, const int64_t* pos, const int32_t* row,
+                 int64_t n, double* rows, int64_t ld) const {
+    for (int64_t a = 0; a < n; ++a) cpu::axpy(coef[pos[a]], piece, rows + static_cast<int64_t>(row[a]) * ld, len);
+  }
+  void dot_rows(const double* piece, int64_t len, const int64_t* pos, const int32_t* row, int64_t n,
+                const double* rows, int64_t ld, double* out, bool first) const {
+    for (int64_t a = 0; a < n; ++a) {
+      const double s = cpu::dot(piece, rows + static_cast<int64_t>(row[a]) * ld, len);
+      out[pos[a]] = first ? s : out[pos[a]] + s;
+    }
+  }
+  void gather_sum(const double* coef, const int64_t* pos, const int32_t* row, int64_t n, const double* rows,
+                  int64_t ld, int64_t len, double* piece, bool overwrite) const {
+    if (overwrite) std::fill(piece, piece + len, 0.0);
+    for (int64_t a = 0; a < n; ++a) cpu::axpy(coef[pos[a]], rows + static_cast<int64_t>(row[a]) * ld, piece, len);
+  }
+};
+
+// The entries of rows [r0, r1) of `code` by latent: for latent j, positions pos[col_ptr[j] ..
+// col_ptr[j + 1]) into the code's arrays, rows ascending; row[a] is the row of pos[a] minus r0.
+template <typename T>
+void rows_latent_index(const SparseCode<T>& code, int64_t r0, int64_t r1, LatentIndex& out) {
+  const int64_t dict = code.cols;
+  const int64_t e0 = code.row_ptr[r0], e1 = code.row_ptr[r1];
+  out.col_ptr.assign(dict + 1, 0);
+  for (int64_t e = e0; e < e1; ++e) ++out.col_ptr[code.idx[e] + 1];
+  for (int64_t j = 0; j < dict; ++j) out.col_ptr[j + 1] += out.col_ptr[j];
+  out.pos.resize(e1 - e0);
+  out.row.resize(e1 - e0);
+  std::vector<int64_t> next(out.col_ptr.begin(), out.col_ptr.end() - 1);
+  for (int64_t b = r0; b < r1; ++b)
+    for (int64_t e = code.row_ptr[b]; e < code.row_ptr[b + 1]; ++e) {
+      const int64_t at = next[code.idx[e]]++;
+      out.pos[at] = e;
+      out.row[at] = static_cast<int32_t>(b - r0);
+    }
 }
-inline void axpy_any(const cpu::VecOps&, double a, const double* x, double* y, int64_t n) {
-  cpu::axpy(a, x, y, n);
-}
-inline float dot_any(const cpu::VecOps& ops, const float* a, const float* b, int64_t n) {
-  return ops.dot(a, b, n);
-}
-inline double dot_any(const cpu::VecOps&, const double* a, const double* b, int64_t n) {
-  return cpu::dot(a, b, n);
+
+// How many latents ahead the products prefetch their decoder piece: the pieces are 8 KiB apart
+// (beyond the hardware prefetchers' reach) and come from memory, so one latent's entries (~16 at
+// k = 64, F = 16384) are too short to hide the latency.
+constexpr int64_t kPrefetchLatents = 32;
+
+// Prefetches the len-float piece at p into L2.
+template <typename T>
+inline void prefetch_piece(const T* p, int64_t len) {
+  // A piece need not start on a cache line (vectors are 16-byte aligned): walk from its first line
+  // to the line of its last byte.
+  const uintptr_t first = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{63};
+  const uintptr_t last = reinterpret_cast<uintptr_t>(p + len) - 1;
+  for (uintptr_t line = first; line <= last; line += 64) __builtin_prefetch(reinterpret_cast<const void*>(line), 0, 2);
 }
 
 }  // namespace
@@ -394,14 +633,29 @@ inline double dot_any(const cpu::VecOps&, const double* a, const double* b, int6
 template <typename T>
 void decode(const SparseCode<T>& code, const T* dec, const T* bias, int64_t dim, T* out,
             const ExecContext& ctx) {
-  const auto& ops = cpu::vec_ops();
+  const RowOps<T> ops;
+  const int64_t dict = code.cols;
   ctx.parallel_for(code.rows, [&](int64_t r0, int64_t r1) {
-    for (int64_t b = r0; b < r1; ++b) {
-      T* o = out + b * dim;
-      if (bias) std::copy(bias, bias + dim, o);
-      else std::fill(o, o + dim, T(0));
-      for (int64_t e = code.row_ptr[b]; e < code.row_ptr[b + 1]; ++e)
-        axpy_any(ops, code.val[e], dec + static_cast<int64_t>(code.idx[e]) * dim, o, dim);
+    LatentIndex index;
+    rows_latent_index(code, r0, r1, index);
+    SliceBuffer<T> block(r1 - r0);  // [r1 - r0, kColBlock] slice of out
+    for (int64_t c0 = 0; c0 < dim; c0 += kColBlock) {
+      const int64_t len = std::min(kColBlock, dim - c0);
+      for (int64_t b = 0; b < r1 - r0; ++b) {
+        T* o = block.data() + b * kColBlock;
+        if (bias) std::copy(bias + c0, bias + c0 + len, o);
+        else std::fill(o, o + len, T(0));
+      }
+      for (int64_t j = 0; j < dict; ++j) {
+        const int64_t a0 = index.col_ptr[j], n = index.col_ptr[j + 1] - a0;
+        if (n == 0) continue;
+        const T* piece = dec + j * dim + c0;
+        if (j + kPrefetchLatents < dict) prefetch_piece(piece + kPrefetchLatents * dim, len);
+        ops.axpy_rows(piece, len, code.val.data(), index.pos.data() + a0, index.row.data() + a0, n, block.data(),
+                      kColBlock);
+      }
+      for (int64_t b = 0; b < r1 - r0; ++b)
+        std::copy(block.data() + b * kColBlock, block.data() + b * kColBlock + len, out + (r0 + b) * dim + c0);
     }
   });
 }
@@ -409,11 +663,25 @@ void decode(const SparseCode<T>& code, const T* dec, const T* bias, int64_t dim,
 template <typename T>
 void entry_dots(const SparseCode<T>& code, const T* dec, const T* g, int64_t dim, T* out,
                 const ExecContext& ctx) {
-  const auto& ops = cpu::vec_ops();
+  const RowOps<T> ops;
+  const int64_t dict = code.cols;
   ctx.parallel_for(code.rows, [&](int64_t r0, int64_t r1) {
-    for (int64_t b = r0; b < r1; ++b)
-      for (int64_t e = code.row_ptr[b]; e < code.row_ptr[b + 1]; ++e)
-        out[e] = dot_any(ops, dec + static_cast<int64_t>(code.idx[e]) * dim, g + b * dim, dim);
+    LatentIndex index;
+    rows_latent_index(code, r0, r1, index);
+    SliceBuffer<T> block(r1 - r0);  // [r1 - r0, kColBlock] slice of g
+    for (int64_t c0 = 0; c0 < dim; c0 += kColBlock) {
+      const int64_t len = std::min(kColBlock, dim - c0);
+      for (int64_t b = 0; b < r1 - r0; ++b)
+        std::copy(g + (r0 + b) * dim + c0, g + (r0 + b) * dim + c0 + len, block.data() + b * kColBlock);
+      for (int64_t j = 0; j < dict; ++j) {
+        const int64_t a0 = index.col_ptr[j], n = index.col_ptr[j + 1] - a0;
+        if (n == 0) continue;
+        const T* piece = dec + j * dim + c0;
+        if (j + kPrefetchLatents < dict) prefetch_piece(piece + kPrefetchLatents * dim, len);
+        ops.dot_rows(piece, len, index.pos.data() + a0, index.row.data() + a0, n, block.data(), kColBlock, out,
+                     c0 == 0);
+      }
+    }
   });
 }
 
@@ -437,15 +705,27 @@ void latent_index(const SparseCode<T>& code, LatentIndex& out) {
 template <typename T>
 void scatter_rows(const LatentIndex& index, const T* coef, const T* src, int64_t dim, int64_t dict,
                   T* out, bool overwrite, const ExecContext& ctx) {
-  const auto& ops = cpu::vec_ops();
-  ctx.parallel_for(dict, [&](int64_t j0, int64_t j1) {
-    for (int64_t j = j0; j < j1; ++j) {
-      T* o = out + j * dim;
-      if (overwrite) std::fill(o, o + dim, T(0));
-      for (int64_t a = index.col_ptr[j]; a < index.col_ptr[j + 1]; ++a)
-        axpy_any(ops, coef[index.pos[a]], src + static_cast<int64_t>(index.row[a]) * dim, o, dim);
-    }
-  });
+  const RowOps<T> ops;
+  const int64_t rows = static_cast<int64_t>(index.row.empty() ? 0 : *std::max_element(index.row.begin(), index.row.end())) + 1;
+  SliceBuffer<T> block(rows);  // [rows, kColBlock] slice of src, shared by the threads
+  for (int64_t c0 = 0; c0 < dim; c0 += kColBlock) {
+    const int64_t len = std::min(kColBlock, dim - c0);
+    ctx.parallel_for(rows, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) std::copy(src + b * dim + c0, src + b * dim + c0 + len, block.data() + b * kColBlock);
+    });
+    ctx.parallel_for(dict, [&](int64_t j0, int64_t j1) {
+      for (int64_t j = j0; j < j1; ++j) {
+        const int64_t a0 = index.col_ptr[j], n = index.col_ptr[j + 1] - a0;
+        T* o = out + j * dim + c0;
+        if (n == 0) {
+          if (overwrite) std::fill(o, o + len, T(0));
+          continue;
+        }
+        ops.gather_sum(coef, index.pos.data() + a0, index.row.data() + a0, n, block.data(), kColBlock, len, o,
+                       overwrite);
+      }
+    });
+  }
 }
 
 template <typename T>
@@ -460,6 +740,10 @@ void scatter_sum(const LatentIndex& index, const T* coef, int64_t dict, T* out, 
 #define CT_SPARSE_INSTANTIATE(T)                                                                  \
   template T batch_topk<T>(const T*, const T*, const T*, int64_t, int64_t, int64_t,               \
                            SparseCode<T>&, const ExecContext&);                                   \
+  template T batch_topk_two_pass<T>(const T*, const T*, const T*, int64_t, int64_t, int64_t,      \
+                                    SparseCode<T>&, const ExecContext&);                          \
+  template T batch_topk_sampled<T>(const T*, const T*, const T*, int64_t, int64_t, int64_t,       \
+                                   SparseCode<T>&, const ExecContext&);                           \
   template T batch_topk_radix<T>(const T*, const T*, const T*, int64_t, int64_t, int64_t,         \
                                  SparseCode<T>&, const ExecContext&);                             \
   template void row_topk<T>(const T*, const T*, const T*, int64_t, int64_t, int64_t,              \

@@ -45,6 +45,23 @@ template <typename T>
 T batch_topk(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t dict, int64_t k_total,
              SparseCode<T>& out, const ExecContext& ctx);
 
+// The same selection, for f32, by one vectorised pass over B*F: a sample of the scores (a 64-wide
+// segment of every row, at offsets spread over the columns) gives a cutoff that a little more than
+// k_total scores reach, the pass collects every score at or above it (kernels/cpu/score_scan.h),
+// and the exact k_total-th key is chosen among those candidates. Exact: when the sample misleads
+// (fewer than k_total candidates, a zero cutoff, or a problem too small to sample) it falls back to
+// the two-pass select. batch_topk uses it for f32 problems of at least 2^20 scores; f64 always
+// takes the two-pass select.
+template <typename T>
+T batch_topk_sampled(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t dict, int64_t k_total,
+                     SparseCode<T>& out, const ExecContext& ctx);
+
+// The two-pass select (a 16-bit histogram pass, then an emit pass with an exact select among the
+// threshold bucket's entries).
+template <typename T>
+T batch_topk_two_pass(const T* acts, const T* b_enc, const T* w, int64_t batch, int64_t dict, int64_t k_total,
+                      SparseCode<T>& out, const ExecContext& ctx);
+
 // The same selection by a radix select with one pass over B*F per 16-bit digit (the fallback of
 // batch_topk, exposed so tests can compare the two).
 template <typename T>

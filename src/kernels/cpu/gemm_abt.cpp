@@ -1,0 +1,155 @@
+// Encoder GEMM with the input packed once (see gemm_abt.h).
+#include "kernels/cpu/gemm_abt.h"
+
+#include <algorithm>
+#include <memory>
+#include <new>
+
+#include "core/error.h"
+#include "kernels/cpu/linear.h"
+#include "kernels/cpu/simd.h"
+
+namespace ct::kernels::cpu {
+namespace {
+
+constexpr int kMr = 14, kNr = 32;
+// A 256-deep slice: the 32 KiB b panel and the 14 KiB a panel fit a 48 KiB L1; the slice of a
+// 512-column block of b (512 KiB) and the [56, 512] block of y (112 KiB) of 4 a panels share L2.
+// Chosen by measurement (bench/crosscoder_bench shapes, best of 3, side by side): 256/4 ran 7-10%
+// faster than 128/8 and 256/8.
+constexpr int64_t kKc = 256, kNc = 512, kMcPanels = 4;
+
+struct AlignedDeleter {
+  void operator()(float* p) const { ::operator delete[](p, std::align_val_t(64)); }
+};
+using AlignedBuffer = std::unique_ptr<float[], AlignedDeleter>;
+AlignedBuffer aligned_floats(int64_t n) {
+  return AlignedBuffer(static_cast<float*>(::operator new[](sizeof(float) * static_cast<size_t>(n), std::align_val_t(64))));
+}
+
+// Rows [14 p, 14 p + 14) of a [n, k] as one panel over the whole depth: dst[kk * 14 + i] =
+// a[14 p + i, kk], zero past row n.
+void pack_a_panel(const float* a, int64_t n, int64_t k, int64_t p, float* dst) {
+  for (int i = 0; i < kMr; ++i) {
+    const int64_t r = p * kMr + i;
+    if (r < n) {
+      const float* src = a + r * k;
+      for (int64_t kk = 0; kk < k; ++kk) dst[kk * kMr + i] = src[kk];
+    } else {
+      for (int64_t kk = 0; kk < k; ++kk) dst[kk * kMr + i] = 0.0f;
+    }
+  }
+}
+
+// Rows [j0, j0 + cols) of b, depth [p0, p0 + kc), as one 32-wide panel: dst[kk * 32 + j] =
+// b[j0 + j, p0 + kk], zero for j >= cols.
+void pack_b_panel(const float* b, int64_t k, int64_t j0, int64_t cols, int64_t p0, int64_t kc, float* dst) {
+  for (int j = 0; j < kNr; ++j) {
+    if (j < cols) {
+      const float* src = b + (j0 + j) * k + p0;
+      for (int64_t kk = 0; kk < kc; ++kk) dst[kk * kNr + j] = src[kk];
+    } else {
+      for (int64_t kk = 0; kk < kc; ++kk) dst[kk * kNr + j] = 0.0f;
+    }
+  }
+}
+
+// y tile [rows x cols] (ld ldy) = (first ? 0 : y) + a panel slice * b panel slice.
+CT_TARGET_AVX512 void micro_14x32(int64_t kc, const float* ap, const float* bp, float* y, int64_t ldy, int rows,
+                                  int cols, bool first) {
+  __m512 acc[kMr][2];
+#pragma GCC unroll 14
+  for (int i = 0; i < kMr; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+#pragma GCC unroll 14
+    for (int i = 0; i < kMr; ++i) {
+      const __m512 av = _mm512_set1_ps(ap[i]);
+      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+    }
+    ap += kMr;
+    bp += kNr;
+  }
+  if (rows == kMr && cols == kNr) {
+#pragma GCC unroll 14
+    for (int i = 0; i < kMr; ++i) {
+      float* yi = y + i * ldy;
+      if (first) {
+        _mm512_storeu_ps(yi, acc[i][0]);
+        _mm512_storeu_ps(yi + 16, acc[i][1]);
+      } else {
+        _mm512_storeu_ps(yi, _mm512_add_ps(_mm512_loadu_ps(yi), acc[i][0]));
+        _mm512_storeu_ps(yi + 16, _mm512_add_ps(_mm512_loadu_ps(yi + 16), acc[i][1]));
+      }
+    }
+    return;
+  }
+  alignas(64) float tile[kMr * kNr];
+  for (int i = 0; i < kMr; ++i) {
+    _mm512_store_ps(tile + i * kNr, acc[i][0]);
+    _mm512_store_ps(tile + i * kNr + 16, acc[i][1]);
+  }
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) y[i * ldy + j] = first ? tile[i * kNr + j] : y[i * ldy + j] + tile[i * kNr + j];
+}
+
+// One thread's output columns [j_begin, j_end) (whole panels, except at the end of y). Per block of
+// kNc columns, the whole depth of b is packed once (kNc x k floats, 4 MiB at k = 2048; it stays in
+// L3), then the rows go by groups of kMcPanels a panels: the group's [rows, kNc] block of y stays
+// in L2 while every kKc-deep slice adds into it, so y is written to memory once instead of being
+// re-read and re-written for every slice.
+void columns_avx512(const float* apack, int64_t n, int64_t k, const float* b, int64_t m, float* y, int64_t j_begin,
+                    int64_t j_end) {
+  const int64_t a_panels = (n + kMr - 1) / kMr;
+  const int64_t nc_pad_max = std::min<int64_t>(kNc, (j_end - j_begin + kNr - 1) / kNr * kNr);
+  AlignedBuffer bpack = aligned_floats(k * nc_pad_max);
+  for (int64_t jc = j_begin; jc < j_end; jc += kNc) {
+    const int64_t nc = std::min(kNc, j_end - jc);
+    const int64_t nc_pad = (nc + kNr - 1) / kNr * kNr;
+    // Slice [pc, pc + kc) of the block at bpack + pc * nc_pad; panel s (column offset) at + s * kc.
+    for (int64_t pc = 0; pc < k; pc += kKc) {
+      const int64_t kc = std::min(kKc, k - pc);
+      for (int64_t s = 0; s < nc; s += kNr)
+        pack_b_panel(b, k, jc + s, std::min<int64_t>(kNr, nc - s), pc, kc, bpack.get() + pc * nc_pad + s * kc);
+    }
+    for (int64_t p0 = 0; p0 < a_panels; p0 += kMcPanels) {
+      const int64_t p1 = std::min(a_panels, p0 + kMcPanels);
+      for (int64_t pc = 0; pc < k; pc += kKc) {
+        const int64_t kc = std::min(kKc, k - pc);
+        const float* bslice = bpack.get() + pc * nc_pad;
+        for (int64_t p = p0; p < p1; ++p) {
+          const int rows = static_cast<int>(std::min<int64_t>(kMr, n - p * kMr));
+          const float* ap = apack + p * k * kMr + pc * kMr;
+          for (int64_t s = 0; s < nc; s += kNr) {
+            const int cols = static_cast<int>(std::min<int64_t>(kNr, nc - s));
+            micro_14x32(kc, ap, bslice + s * kc, y + p * kMr * m + jc + s, m, rows, cols, pc == 0);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void gemm_abt(const ExecContext& ctx, const float* a, int64_t n, int64_t k, const float* b, int64_t m, float* y,
+              Isa isa) {
+  CT_CHECK(n > 0 && k > 0 && m > 0, "gemm_abt: shapes must be positive");
+  CT_CHECK(isa_supported(isa), "gemm_abt: instruction set not supported by this CPU");
+  if (isa != Isa::kAvx512) {
+    linear_gemm(ctx, a, n, k, WeightView::of_f32(b, m, k), WeightView{}, y, isa);
+    return;
+  }
+  const int64_t a_panels = (n + kMr - 1) / kMr;
+  AlignedBuffer apack = aligned_floats(a_panels * kMr * k);
+  ctx.parallel_for(a_panels, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) pack_a_panel(a, n, k, p, apack.get() + p * k * kMr);
+  });
+  const int64_t b_panels = (m + kNr - 1) / kNr;
+  ctx.parallel_for(b_panels, [&](int64_t q0, int64_t q1) {
+    if (q1 > q0) columns_avx512(apack.get(), n, k, b, m, y, q0 * kNr, std::min(m, q1 * kNr));
+  });
+}
+
+}  // namespace ct::kernels::cpu
