@@ -7,7 +7,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -381,6 +384,125 @@ TEST(ActivationStore, CompactionVerifiesEachPieceItMerges) {
   }
   // The store still lists the three pieces (the merge never got listed).
   EXPECT_EQ(nlohmann::json::parse(std::ifstream(dir / "store.json"))["hooks"][0]["shards"].size(), 3u);
+}
+
+// Not unit tests: measurements, run by hand (they print, they do not time-assert), e.g.
+//   CT_STORE_INPUTS=4000 build/tests/crosstrace_tests --gtest_also_run_disabled_tests
+//     --gtest_filter='ActivationStore.DISABLED_*'
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int64_t inputs_from_env(int64_t fallback) {
+  const char* env = std::getenv("CT_STORE_INPUTS");
+  return env ? std::atoll(env) : fallback;
+}
+
+// The writer as harvest drives it: CT_STORE_INPUTS inputs of 1..3 rows (2 hooks of width 4, ids),
+// each flushed, with compaction (groups of 1024) and without; then open and read every row.
+TEST(ActivationStore, DISABLED_WriteManyTinyInputs) {
+  const int64_t n = inputs_from_env(4000);
+  const auto a = ramp(3, 4, 1.0f), b = ramp(3, 4, 2.0f);
+  const std::vector<int32_t> ids = {1, 2, 3};
+  for (const int64_t compact : {int64_t{1024}, int64_t{0}}) {
+    const fs::path dir = tmp_dir("tiny_" + std::to_string(compact));
+    StoreWriterOptions opt;
+    opt.input_ids = true;
+    opt.compact_inputs = compact;
+    auto t = std::chrono::steady_clock::now();
+    {
+      ActivationStoreWriter w(dir, {{"a", 4}, {"b", 4}}, opt);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t rows = 1 + i % 3;
+        w.begin_input(rows, {{"image", "img" + std::to_string(i) + ".png"}, {"prompt", "what is this?"}});
+        w.append({a.data(), b.data()}, rows, ids.data());
+        w.flush();
+        if ((i + 1) % 1000 == 0) std::printf("  %lld inputs written: %.2f s\n", static_cast<long long>(i + 1), seconds_since(t));
+      }
+      w.finish();
+    }
+    const double write_s = seconds_since(t);
+    t = std::chrono::steady_clock::now();
+    const ActivationStore st = ActivationStore::open(dir);
+    const double open_s = seconds_since(t);
+    std::vector<float> got(st.rows() * 4);
+    t = std::chrono::steady_clock::now();
+    st.read_rows(0, 0, st.rows(), got.data());
+    const double read_s = seconds_since(t);
+    int64_t files = 0;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++files;
+    std::printf("write: %lld inputs, compact_inputs %lld: write %.2f s, open %.3f s, read all %.3f s; %lld rows, "
+                "%zu shards per hook, %lld files, store.json %lld bytes\n",
+                static_cast<long long>(n), static_cast<long long>(compact), write_s, open_s, read_s,
+                static_cast<long long>(st.rows()), st.shard_starts().size(), static_cast<long long>(files),
+                static_cast<long long>(fs::file_size(dir / "store.json")));
+    EXPECT_EQ(static_cast<int64_t>(st.inputs().size()), n);
+    fs::remove_all(dir);
+  }
+}
+
+// The reader on a store with one shard per input, as an uncompacting writer (or another tool)
+// leaves it: CT_STORE_INPUTS inputs of one row (default 100000), 2 hooks + ids, i.e. 3 files per
+// input, laid out directly (files + store.json) since the writer's per-input manifest makes that
+// slow. Opened with the default bound, then with no bound, which needs a mapping per file.
+TEST(ActivationStore, DISABLED_OpenManyShards) {
+  const int64_t n = inputs_from_env(100000);
+  const fs::path dir = tmp_dir("many_files");
+  fs::create_directories(dir);
+  auto t = std::chrono::steady_clock::now();
+  nlohmann::json j = {{"format", "crosstrace-activation-store"}, {"version", 1}, {"dtype", "f32"}, {"rows", n},
+                      {"shard_rows", 65536}, {"complete", true}, {"checksum", "crc32"}};
+  auto shard = [&](const std::string& file, int64_t row, const void* data, int64_t bytes) {
+    std::ofstream(dir / file, std::ios::binary).write(static_cast<const char*>(data), bytes);
+    char crc[9];
+    std::snprintf(crc, sizeof crc, "%08x", store_crc32(data, bytes));
+    return nlohmann::json{{"file", file}, {"row_begin", row}, {"rows", 1}, {"bytes", bytes}, {"crc32", crc}};
+  };
+  for (const char* h : {"a", "b"}) {
+    nlohmann::json hj = {{"name", h}, {"dim", 2}, {"shards", nlohmann::json::array()}};
+    for (int64_t i = 0; i < n; ++i) {
+      const float row[2] = {static_cast<float>(i), h[0] == 'a' ? 1.0f : -1.0f};
+      hj["shards"].push_back(shard(std::string(h) + "." + std::to_string(i) + ".bin", i, row, sizeof row));
+    }
+    j["hooks"].push_back(std::move(hj));
+  }
+  j["input_ids"] = {{"dtype", "i32"}, {"shards", nlohmann::json::array()}};
+  for (int64_t i = 0; i < n; ++i) {
+    const auto id = static_cast<int32_t>(i % 1000);
+    j["input_ids"]["shards"].push_back(shard("input_ids." + std::to_string(i) + ".bin", i, &id, 4));
+    j["inputs"].push_back({{"row_begin", i}, {"rows", 1}, {"image", "img" + std::to_string(i) + ".png"}});
+  }
+  std::ofstream(dir / "store.json") << j.dump(1) << "\n";
+  std::printf("laid out %lld inputs, %lld files: %.2f s\n", static_cast<long long>(n), static_cast<long long>(3 * n + 1),
+              seconds_since(t));
+
+  t = std::chrono::steady_clock::now();
+  const ActivationStore st = ActivationStore::open(dir);
+  const double open_s = seconds_since(t);
+  std::vector<float> got(n * 2);
+  std::vector<int32_t> got_ids(n);
+  t = std::chrono::steady_clock::now();
+  st.read_rows(0, 0, n, got.data());
+  st.read_input_ids(0, n, got_ids.data());
+  const double read_s = seconds_since(t);
+  for (int64_t i = 0; i < n; ++i) {
+    ASSERT_EQ(got[i * 2], static_cast<float>(i));
+    ASSERT_EQ(got_ids[i], i % 1000);
+  }
+  std::printf("open (max_mappings %lld): %.2f s, read every row and id: %.2f s, %lld mapped after\n",
+              static_cast<long long>(StoreOpenOptions{}.max_mappings), open_s, read_s,
+              static_cast<long long>(st.mapped_shards()));
+  StoreOpenOptions unbounded;
+  unbounded.max_mappings = int64_t{1} << 40;
+  t = std::chrono::steady_clock::now();
+  try {
+    const ActivationStore all = ActivationStore::open(dir, unbounded);
+    std::printf("open with every shard mapped (as before): %.2f s, %lld mapped\n", seconds_since(t),
+                static_cast<long long>(all.mapped_shards()));
+  } catch (const InputError& e) {
+    std::printf("open with every shard mapped (as before) fails after %.2f s: %s\n", seconds_since(t), e.what());
+  }
+  fs::remove_all(dir);
 }
 
 TEST(CrosscoderSources, ParsesEveryFormAndPairsRows) {
