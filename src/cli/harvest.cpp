@@ -2,7 +2,7 @@
 //                    [--task vqa|caption] [--vision-tower DIR] [--raw-prompt] [--json] [--threads N]
 // crosstrace harvest MODEL --hooks H1,H2,... --image IMG --prompt TEXT --out STORE/ [--dtype f32|f16|bf16]
 // crosstrace harvest MODEL --hooks H1,H2,... --data DIR [--prompt TEXT] [--max-inputs N] --out STORE/
-//                    [--dtype f32|f16|bf16]
+//                    [--dtype f32|f16|bf16] [--compact-inputs K]
 //
 // One input (CONTRACTS.md 3): one forward pass over the prepared prompt (no generation), capturing
 // the named hook points into one safetensors file: one F32 tensor [rows, dim] per hook, named by
@@ -40,6 +40,22 @@
 // prompts.txt count mismatch, a file that is not a readable PNG or JPEG (by its magic bytes), and
 // an existing store of another model, family, dtype or hook list. An image whose data turns out
 // corrupt while decoding stops the run there with exit 2 naming it; the inputs before it stay.
+//
+// Compaction (--compact-inputs K, default 1024; 0 turns it off): one shard per input and hook
+// means inputs x (hooks + 1) files, and a reader that mapped them all stopped opening near 15k
+// inputs with 3 hooks (vm.max_map_count 65530). Two remedies, both taken: the store reader maps
+// shards lazily under a bound (so any store opens, including ones other tools wrote), and the
+// writer merges each closed group of inputs (K inputs or shard_rows rows, whichever comes first)
+// into one shard per hook (activation_store.h), so a store of 100k inputs holds about
+// 100k / K x (hooks + 1) files instead of 100k x (hooks + 1), and reading touches few mappings.
+// Compaction is done by the writer, right after the flush that closes a group, rather than by this
+// command at the end of a run: groups are a function of the inputs' row counts alone, so the
+// layout is the same whether a run was interrupted or not, and equal to single-input harvests with
+// the same K (which compact the same way); compacting "when a run finishes" would make the layout
+// depend on where runs stopped. The value is recorded in store.json; an existing store keeps its
+// own (another --compact-inputs for it is an InputError), and a store made before compaction
+// existed takes the one given. A kill during compaction leaves the store listing either the
+// pieces or the merged shard; the rerun removes the unlisted leftovers and redoes what is missing.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -69,6 +85,9 @@ namespace ct::cli {
 namespace fs = std::filesystem;
 
 namespace {
+
+// Inputs per compaction group (see the header comment): 100k inputs make ~100 groups.
+constexpr int64_t kDefaultCompactInputs = 1024;
 
 std::vector<std::string> split_hooks(const std::string& list) {
   std::vector<std::string> out;
@@ -113,7 +132,8 @@ bool token_aligned(const std::string& hook) {
 // Returns the existing store, opened and verified, with its dtype and shard size set in the options
 // (resume set) when there is one; nullopt for a new store.
 std::optional<crosscoder::ActivationStore> check_store_target(const fs::path& dir, const std::vector<std::string>& hooks, const std::string& model,
-                        const std::string& family, crosscoder::StoreWriterOptions& opt, bool dtype_given) {
+                        const std::string& family, crosscoder::StoreWriterOptions& opt, bool dtype_given,
+                        bool compact_given) {
   std::error_code ec;
   if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
     throw InputError(dir.string(), "is a file, not an activation store directory (a single-input file needs --out FILE.safetensors)");
@@ -144,6 +164,10 @@ std::optional<crosscoder::ActivationStore> check_store_target(const fs::path& di
   if (dtype_given && opt.dtype != old.dtype())
     throw InputError(manifest, std::string("holds ") + crosscoder::store_dtype_name(old.dtype()) + " rows, not " +
                                    crosscoder::store_dtype_name(opt.dtype));
+  if (compact_given && old.compact_inputs() > 0 && opt.compact_inputs != old.compact_inputs())
+    throw InputError(manifest, "compacts groups of " + std::to_string(old.compact_inputs()) + " inputs, not " +
+                                   std::to_string(opt.compact_inputs) + " (leave --compact-inputs out to keep the store's)");
+  if (old.compact_inputs() > 0) opt.compact_inputs = old.compact_inputs();
   opt.dtype = old.dtype();
   if (old.shard_rows() > 0) opt.shard_rows = old.shard_rows();
   opt.resume = true;
@@ -270,7 +294,8 @@ int harvest_data(const Args& args, const std::string& model, const fs::path& out
     std::vector<crosscoder::StoreInput> inputs;
   };
   std::optional<ExistingStore> existing;
-  if (const auto store = check_store_target(out, names, model, pipeline->family(), store_opt, args.options.count("--dtype") > 0))
+  if (const auto store = check_store_target(out, names, model, pipeline->family(), store_opt, args.options.count("--dtype") > 0,
+                                            args.options.count("--compact-inputs") > 0))
     existing = ExistingStore{store->rows(), store->has_input_ids(), store->complete(), store->hooks(), store->inputs()};
 
   // Resume: the inputs the store already lists, by image file name and prompt text. Only images
@@ -376,7 +401,7 @@ int run_harvest(int argc, char** argv) {
   ArgSpec spec{kVlmInputOptions, kVlmInputFlags, 1, 1,
                "crosstrace harvest MODEL --hooks H1,H2,...|all (--image IMG --prompt TEXT | --data DIR) "
                "--out FILE.safetensors|STORE/ [--task vqa|caption] [--vision-tower DIR] [--raw-prompt] [--json] [--threads N]"};
-  spec.options.insert({"--hooks", "--out", "--data", "--dtype", "--max-inputs"});
+  spec.options.insert({"--hooks", "--out", "--data", "--dtype", "--max-inputs", "--compact-inputs"});
   const Args args = parse_args(argc, argv, 2, spec);
   if (!args.options.count("--hooks")) throw InputError("--hooks", "missing: name the hook points to capture, or all");
   const std::string model = args.positional[0];
@@ -388,6 +413,13 @@ int run_harvest(int argc, char** argv) {
     throw InputError("--dtype", "applies to an activation store (--out STORE/); a single-input file is F32");
   crosscoder::StoreWriterOptions store_opt;
   if (args.options.count("--dtype")) store_opt.dtype = crosscoder::parse_store_dtype(args.get("--dtype"));
+  store_opt.compact_inputs = kDefaultCompactInputs;
+  if (args.options.count("--compact-inputs")) {
+    if (!to_store) throw InputError("--compact-inputs", "applies to an activation store (--out STORE/)");
+    store_opt.compact_inputs = parse_int_option("--compact-inputs", args.get("--compact-inputs"));
+    if (store_opt.compact_inputs < 0)
+      throw InputError("--compact-inputs", "must be 0 (no compaction) or more, found " + std::to_string(store_opt.compact_inputs));
+  }
   if (args.options.count("--data")) {
     if (!to_store)
       throw InputError("--out", "--data DIR harvests into an activation store: give --out STORE/ (found '" + out.string() + "')");
@@ -402,7 +434,9 @@ int run_harvest(int argc, char** argv) {
   const std::string list = args.get("--hooks");
   const std::vector<std::string> names = list == "all" ? offered : split_hooks(list);
   models::validate_hook_names(names, offered, "--hooks");
-  if (to_store) check_store_target(out, names, model, pipeline->family(), store_opt, args.options.count("--dtype") > 0);
+  if (to_store)
+    check_store_target(out, names, model, pipeline->family(), store_opt, args.options.count("--dtype") > 0,
+                       args.options.count("--compact-inputs") > 0);
   const models::VlmInput input = pipeline->prepare(request);
 
   models::Hooks hooks;

@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <list>
+#include <mutex>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -46,6 +49,17 @@ void check_hook_name(const std::string& name, const std::string& where) {
     throw InputError(where, "invalid hook name '" + name + "'");
 }
 
+// The number n of a shard file "<prefix>.<n>.bin", or -1 when `file` is not one.
+int64_t shard_number(const std::string& file, const std::string& prefix) {
+  const std::string head = prefix + ".", tail = ".bin";
+  if (file.size() <= head.size() + tail.size() || file.compare(0, head.size(), head) != 0 ||
+      file.compare(file.size() - tail.size(), tail.size(), tail) != 0)
+    return -1;
+  const std::string digits = file.substr(head.size(), file.size() - head.size() - tail.size());
+  if (digits.size() > 15 || digits.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stoll(digits);
+}
+
 }  // namespace
 
 uint32_t store_crc32(const void* data, int64_t bytes) {
@@ -81,13 +95,68 @@ int64_t store_dtype_size(StoreDType t) { return t == StoreDType::kF32 ? 4 : 2; }
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-ActivationStore ActivationStore::open(const fs::path& dir) {
+// The open mappings of a store, at most `max` of them, least recently used unmapped first. A
+// caller gets a shared_ptr, so a mapping evicted while a read still uses it lives until that read
+// ends.
+class ActivationStore::MappingCache {
+ public:
+  explicit MappingCache(int64_t max) : max_(static_cast<std::size_t>(max)) {}
+
+  std::size_t add_slot() {
+    slots_.emplace_back();
+    return slots_.size() - 1;
+  }
+  // The mapping in `slot`, or null when it is not mapped now.
+  std::shared_ptr<const io::MappedFile> find(std::size_t slot) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Slot& s = slots_[slot];
+    if (!s.file) return nullptr;
+    lru_.splice(lru_.begin(), lru_, s.in_lru);
+    return s.file;
+  }
+  // Keeps `file` as the mapping of `slot` (unless another thread put one there first), unmapping
+  // the least recently used ones beyond the bound.
+  std::shared_ptr<const io::MappedFile> put(std::size_t slot, std::shared_ptr<const io::MappedFile> file) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Slot& s = slots_[slot];
+    if (s.file) {
+      lru_.splice(lru_.begin(), lru_, s.in_lru);
+      return s.file;
+    }
+    s.file = std::move(file);
+    lru_.push_front(slot);
+    s.in_lru = lru_.begin();
+    while (lru_.size() > max_) {
+      slots_[lru_.back()].file.reset();
+      lru_.pop_back();
+    }
+    return s.file;
+  }
+  int64_t mapped() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return static_cast<int64_t>(lru_.size());
+  }
+
+ private:
+  struct Slot {
+    std::shared_ptr<const io::MappedFile> file;
+    std::list<std::size_t>::iterator in_lru;
+  };
+  std::size_t max_;
+  mutable std::mutex mu_;
+  std::vector<Slot> slots_;
+  std::list<std::size_t> lru_;  // mapped slots, most recently used first
+};
+
+ActivationStore ActivationStore::open(const fs::path& dir, const StoreOpenOptions& options) {
+  CT_CHECK(options.max_mappings >= 1);
   const fs::path mpath = dir / kManifest;
   if (!fs::exists(mpath)) throw InputError(dir.string(), "not an activation store (no store.json)");
   const nlohmann::json j = io::read_json_file(mpath);
   const std::string where = mpath.string();
   ActivationStore st;
   st.dir_ = dir;
+  st.cache_ = std::make_shared<MappingCache>(options.max_mappings);
   // Shards as listed for one hook (or the ids): contiguous from row 0, sizes and checksums checked.
   auto load_shards = [&](const nlohmann::json& list, int64_t row_bytes) {
     std::vector<Mapped> out;
@@ -104,12 +173,14 @@ ActivationStore ActivationStore::open(const fs::path& dir) {
         throw InputError(where, "shard '" + m.shard.file + "' does not continue at row " + std::to_string(next));
       next += m.shard.rows;
       const fs::path p = dir / m.shard.file;
-      m.file = io::MappedFile::open(p);
-      const int64_t want = m.shard.rows * row_bytes;
-      if (static_cast<int64_t>(m.file->size()) != want)
-        throw InputError(p.string(), "shard is truncated or oversized: expected " + std::to_string(want) +
-                                         " bytes, found " + std::to_string(m.file->size()));
-      const uint32_t crc = store_crc32(m.file->bytes().data(), want);
+      m.bytes = m.shard.rows * row_bytes;
+      m.slot = st.cache_->add_slot();
+      // Verified through a mapping that the cache keeps while under its bound and unmaps after.
+      const auto file = st.cache_->put(m.slot, io::MappedFile::open(p));
+      if (static_cast<int64_t>(file->size()) != m.bytes)
+        throw InputError(p.string(), "shard is truncated or oversized: expected " + std::to_string(m.bytes) +
+                                         " bytes, found " + std::to_string(file->size()));
+      const uint32_t crc = store_crc32(file->bytes().data(), m.bytes);
       if (crc != m.shard.crc32)
         throw InputError(p.string(), "shard is corrupted: crc32 " + hex32(crc) + " does not match store.json's " +
                                          hex32(m.shard.crc32));
@@ -127,6 +198,7 @@ ActivationStore ActivationStore::open(const fs::path& dir) {
     st.rows_ = j.at("rows").get<int64_t>();
     st.complete_ = j.value("complete", false);
     st.shard_rows_ = j.value("shard_rows", int64_t{0});
+    st.compact_inputs_ = j.value("compact_inputs", int64_t{0});
     if (j.contains("inputs")) {
       int64_t next = 0;
       for (const auto& in : j.at("inputs")) {
@@ -179,6 +251,19 @@ const ActivationStore::Mapped& ActivationStore::shard_of(const std::vector<Mappe
   return *(it - 1);
 }
 
+std::shared_ptr<const io::MappedFile> ActivationStore::mapping(const Mapped& m) const {
+  if (auto file = cache_->find(m.slot)) return file;
+  // Verified on open; mapped again here, so only its size is checked (a checksum would read it all).
+  const fs::path p = dir_ / m.shard.file;
+  auto file = io::MappedFile::open(p);
+  if (static_cast<int64_t>(file->size()) != m.bytes)
+    throw InputError(p.string(), "shard changed since the store was opened: expected " + std::to_string(m.bytes) +
+                                     " bytes, found " + std::to_string(file->size()));
+  return cache_->put(m.slot, std::move(file));
+}
+
+int64_t ActivationStore::mapped_shards() const { return cache_->mapped(); }
+
 void ActivationStore::read_rows(int64_t h, int64_t first, int64_t count, float* out) const {
   CT_CHECK(h >= 0 && h < static_cast<int64_t>(hooks_.size()) && first >= 0 && first + count <= rows_);
   const int64_t dim = hooks_[h].dim, esize = store_dtype_size(dtype_);
@@ -187,7 +272,8 @@ void ActivationStore::read_rows(int64_t h, int64_t first, int64_t count, float* 
     const Mapped& m = shard_of(shards_[h], row);
     const int64_t in_shard = row - m.shard.row_begin;
     const int64_t n = std::min(first + count - row, m.shard.rows - in_shard);
-    const std::byte* src = m.file->bytes().data() + in_shard * dim * esize;
+    const auto file = mapping(m);
+    const std::byte* src = file->bytes().data() + in_shard * dim * esize;
     float* o = out + (row - first) * dim;
     const int64_t elems = n * dim;
     if (dtype_ == StoreDType::kF32) {
@@ -210,7 +296,8 @@ void ActivationStore::read_input_ids(int64_t first, int64_t count, int32_t* out)
     const Mapped& m = shard_of(id_shards_, row);
     const int64_t in_shard = row - m.shard.row_begin;
     const int64_t n = std::min(first + count - row, m.shard.rows - in_shard);
-    std::memcpy(out + (row - first), m.file->bytes().data() + in_shard * 4, n * 4);
+    const auto file = mapping(m);
+    std::memcpy(out + (row - first), file->bytes().data() + in_shard * 4, n * 4);
     row += n;
   }
 }
@@ -260,9 +347,17 @@ ActivationStoreWriter::ActivationStoreWriter(fs::path dir, std::vector<StoreHook
       for (const auto& s : j.at("input_ids").at("shards"))
         id_shards_.push_back({s.at("file").get<std::string>(), s.at("row_begin").get<int64_t>(),
                               s.at("rows").get<int64_t>(), parse_hex32(s.at("crc32").get<std::string>(), where)});
+    const int64_t compact = j.value("compact_inputs", int64_t{0});
+    if (compact != 0 && compact != opt_.compact_inputs)
+      differ("compact_inputs", std::to_string(compact), std::to_string(opt_.compact_inputs));
+    for (const auto& s : shards_.front())
+      next_shard_number_ = std::max(next_shard_number_, shard_number(s.file, hooks_.front().name) + 1);
+    next_shard_number_ = std::max<int64_t>(next_shard_number_, static_cast<int64_t>(shards_.front().size()));
     rows_written_ = old.rows();
     inputs_ = old.inputs();
     // A store finished with a partial last shard continues in a new shard; that is allowed.
+    remove_leftovers();
+    compact_closed_groups();  // a crash may have come between a group's last flush and its merge
   } else {
     fs::create_directories(dir_);
     write_manifest(false);
@@ -313,7 +408,7 @@ void ActivationStoreWriter::begin_input(int64_t rows, std::map<std::string, std:
 
 void ActivationStoreWriter::flush_shard() {
   if (buffered_ == 0) return;
-  const int64_t n = shards_.front().size();
+  const int64_t n = next_shard_number_++;
   auto write = [&](const std::string& file, const void* data, int64_t bytes) {
     const fs::path p = dir_ / file;
     io::write_file_atomically(p, [&](std::FILE* f) { io::write_bytes(f, data, bytes, p); });
@@ -332,6 +427,121 @@ void ActivationStoreWriter::flush_shard() {
   rows_written_ += buffered_;
   buffered_ = 0;
   write_manifest(false);  // the shard files exist before the manifest lists them
+  compact_closed_groups();
+}
+
+// Leftovers of a crash (see the header comment): shard files of this store's hooks or ids that
+// store.json does not list, and the atomic writer's temporaries of those or of store.json. Files
+// with any other name are not ours and stay.
+void ActivationStoreWriter::remove_leftovers() const {
+  std::set<std::string> listed;
+  for (const auto& list : shards_)
+    for (const auto& s : list) listed.insert(s.file);
+  for (const auto& s : id_shards_) listed.insert(s.file);
+  auto is_shard_name = [&](const std::string& name) {
+    if (shard_number(name, "input_ids") >= 0) return true;
+    return std::any_of(hooks_.begin(), hooks_.end(), [&](const StoreHook& h) { return shard_number(name, h.name) >= 0; });
+  };
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+    const std::string name = entry.path().filename().string();
+    bool leftover = false;
+    if (name.front() == '.') {
+      const std::size_t tmp = name.rfind(".tmp.");
+      if (tmp != std::string::npos && tmp > 1) {
+        const std::string target = name.substr(1, tmp - 1);
+        leftover = target == kManifest || is_shard_name(target);
+      }
+    } else {
+      leftover = is_shard_name(name) && !listed.count(name);
+    }
+    std::error_code rm;
+    if (leftover && entry.is_regular_file(rm)) fs::remove(entry.path(), rm);
+  }
+}
+
+// Walks the listed inputs not yet grouped, closing a group at the first input that brings it to
+// compact_inputs inputs or shard_rows rows, and merges every group it closes.
+void ActivationStoreWriter::compact_closed_groups() {
+  if (opt_.compact_inputs <= 0) return;
+  for (; inputs_grouped_ < inputs_.size(); ++inputs_grouped_) {
+    const StoreInput& last = inputs_[inputs_grouped_];
+    const int64_t end = last.row_begin + last.rows;
+    if (end > rows_written_) break;  // not listed yet
+    const StoreInput& first = inputs_[group_first_input_];
+    const auto count = static_cast<int64_t>(inputs_grouped_ - group_first_input_ + 1);
+    if (count >= opt_.compact_inputs || end - first.row_begin >= opt_.shard_rows) {
+      merge_shards(first.row_begin, end);
+      group_first_input_ = inputs_grouped_ + 1;
+    }
+  }
+}
+
+// Merges the listed shards that cover rows [row_begin, row_end) exactly into one per hook (and
+// ids), when there are two or more; does nothing when the range does not start and end on shard
+// boundaries (a writer that did not flush per input), so the layout stays a function of the data.
+void ActivationStoreWriter::merge_shards(int64_t row_begin, int64_t row_end) {
+  const auto& ref = shards_.front();
+  std::size_t a = 0;
+  while (a < ref.size() && ref[a].row_begin < row_begin) ++a;
+  if (a == ref.size() || ref[a].row_begin != row_begin) return;
+  std::size_t b = a;
+  while (b < ref.size() && ref[b].row_begin + ref[b].rows < row_end) ++b;
+  if (b == ref.size() || ref[b].row_begin + ref[b].rows != row_end || b == a) return;
+
+  const std::string number = std::to_string(next_shard_number_);
+  std::vector<uint8_t> buf(1 << 20);
+  // Streams list[a..b] into "<prefix>.<number>.bin", verifying each piece's size and crc32.
+  auto merge = [&](const std::vector<StoreShard>& list, const std::string& prefix, int64_t row_bytes) {
+    const std::string file = prefix + "." + number + ".bin";
+    io::AtomicFileWriter out(dir_ / file);
+    uLong whole = crc32(0L, Z_NULL, 0);
+    for (std::size_t k = a; k <= b; ++k) {
+      const fs::path src = dir_ / list[k].file;
+      struct Closer {
+        void operator()(std::FILE* f) const { std::fclose(f); }
+      };
+      std::unique_ptr<std::FILE, Closer> in(std::fopen(src.c_str(), "rb"));
+      if (!in) throw InputError(src.string(), "cannot be opened to compact the store");
+      uLong piece = crc32(0L, Z_NULL, 0);
+      int64_t bytes = 0;
+      std::size_t got;
+      while ((got = std::fread(buf.data(), 1, buf.size(), in.get())) > 0) {
+        piece = crc32(piece, buf.data(), static_cast<uInt>(got));
+        whole = crc32(whole, buf.data(), static_cast<uInt>(got));
+        io::write_bytes(out.file(), buf.data(), got, out.target());
+        bytes += static_cast<int64_t>(got);
+      }
+      if (bytes != list[k].rows * row_bytes)
+        throw InputError(src.string(), "shard is truncated or oversized: expected " +
+                                           std::to_string(list[k].rows * row_bytes) + " bytes, found " + std::to_string(bytes));
+      if (static_cast<uint32_t>(piece) != list[k].crc32)
+        throw InputError(src.string(), "shard is corrupted: crc32 " + hex32(static_cast<uint32_t>(piece)) +
+                                           " does not match store.json's " + hex32(list[k].crc32));
+    }
+    out.commit();
+    return StoreShard{file, row_begin, row_end - row_begin, static_cast<uint32_t>(whole)};
+  };
+  const int64_t esize = store_dtype_size(opt_.dtype);
+  std::vector<StoreShard> merged;  // [hook], then the ids
+  for (std::size_t h = 0; h < hooks_.size(); ++h) merged.push_back(merge(shards_[h], hooks_[h].name, hooks_[h].dim * esize));
+  if (opt_.input_ids) merged.push_back(merge(id_shards_, "input_ids", 4));
+
+  // Every merged file exists; now list them instead of the pieces, then delete the pieces.
+  std::vector<std::string> pieces;
+  auto replace = [&](std::vector<StoreShard>& list, const StoreShard& with) {
+    for (std::size_t k = a; k <= b; ++k) pieces.push_back(list[k].file);
+    list.erase(list.begin() + static_cast<std::ptrdiff_t>(a), list.begin() + static_cast<std::ptrdiff_t>(b) + 1);
+    list.insert(list.begin() + static_cast<std::ptrdiff_t>(a), with);
+  };
+  for (std::size_t h = 0; h < hooks_.size(); ++h) replace(shards_[h], merged[h]);
+  if (opt_.input_ids) replace(id_shards_, merged.back());
+  ++next_shard_number_;
+  write_manifest(false);
+  for (const auto& f : pieces) {
+    std::error_code ec;
+    fs::remove(dir_ / f, ec);  // a piece left behind is unlisted, and the next resume removes it
+  }
 }
 
 void ActivationStoreWriter::flush() {
@@ -355,6 +565,7 @@ void ActivationStoreWriter::write_manifest(bool complete) const {
   j["shard_rows"] = opt_.shard_rows;
   j["complete"] = complete;
   j["checksum"] = "crc32";
+  if (opt_.compact_inputs > 0) j["compact_inputs"] = opt_.compact_inputs;
   j["sources"] = nlohmann::json::object();
   for (const auto& [k, v] : opt_.sources) j["sources"][k] = v;
   j["hooks"] = nlohmann::json::array();

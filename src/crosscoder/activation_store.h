@@ -5,6 +5,7 @@
 //   store.json          {"format": "crosstrace-activation-store", "version": 1,
 //                        "dtype": "f32" | "f16" | "bf16", "rows": N, "shard_rows": S,
 //                        "complete": bool, "checksum": "crc32",
+//                        "compact_inputs": K   (optional: the writer compacts groups of inputs),
 //                        "sources": {free-form strings: model, data, ...},
 //                        "hooks": [{"name": H, "dim": d,
 //                                   "shards": [{"file": "H.0.bin", "row_begin": 0, "rows": n,
@@ -16,7 +17,9 @@
 //   <hook>.<n>.bin      row-major [rows, d] in the declared dtype, little-endian, no header
 //   input_ids.<n>.bin   int32 [rows]: the input (token) id of every row, when the writer has them
 // Shard n of every hook covers the same rows [row_begin, row_begin + rows). The checksum is the
-// zlib CRC-32 of the shard file's bytes, as 8 lower-case hex digits.
+// zlib CRC-32 of the shard file's bytes, as 8 lower-case hex digits. Shard numbers increase in
+// the order the writer made the shards but need not be contiguous (compaction, below, retires
+// numbers); a reader follows the list in store.json and ignores every file it does not list.
 //
 // Writing is streaming and crash-safe: rows are buffered per shard; a full shard is written
 // atomically (temp file + rename) for every hook, and only then is store.json rewritten
@@ -24,11 +27,32 @@
 // complete and verified ("complete": false until finish()); reopening it with resume continues
 // after the last listed shard.
 //
-// Reading maps every shard (zero-copy) and verifies sizes and checksums on open: a truncated or
-// corrupted shard is an InputError naming the shard file. Rows are widened to f32 on read.
+// Compaction (options.compact_inputs = K > 0): a writer that flushes every input as its own
+// shard(s) would leave inputs x (hooks + 1) files, and a reader that maps them all runs into the
+// kernel's map count (vm.max_map_count, 65530 by default). So the listed inputs are cut into
+// groups, each closed by the first input that brings it to K inputs or to shard_rows rows; the
+// groups depend only on the inputs' row counts, never on when the writer ran. Once a group is
+// closed (all its rows listed) and its rows are exactly covered by more than one shard, those
+// shards are merged, for every hook and the ids: one file per hook under the next shard number,
+// written atomically, each small shard's crc32 verified while copying; then store.json is
+// rewritten to list the merged shard in their place; then the small files are deleted. A crash at
+// any step leaves store.json listing either the small shards (the merged files are unlisted
+// leftovers) or the merged one (the small files are leftovers). Reopening with resume deletes the
+// leftovers (unlisted "<hook>.<n>.bin" / "input_ids.<n>.bin" files and the atomic writer's
+// ".<name>.tmp.*" files; nothing else) and first compacts any closed group that is still in
+// pieces, so an interrupted writer plus its resume writes the same bytes as one uninterrupted run.
+// Merged shards may hold more than shard_rows rows.
 //
-// Ownership: a store owns its mappings; a writer owns its buffers. Thread-safety: an open store
-// is immutable and may be read from several threads; a writer is used by one thread.
+// Reading verifies sizes and checksums of every shard on open (a truncated or corrupted shard is
+// an InputError naming the shard file), then maps shards lazily: at most
+// StoreOpenOptions::max_mappings stay mapped (least recently used ones are unmapped), so a store
+// with any number of shards opens. A shard mapped again later is checked for its size (InputError
+// naming it when it changed) but not re-checksummed. Rows are widened to f32 on read.
+//
+// Ownership: a store owns its mappings (copies of a store share them); a writer owns its buffers.
+// Thread-safety: an open store may be read from several threads (the mapping cache is locked; a
+// read holds its shard's mapping, so concurrent readers may briefly exceed max_mappings by one
+// each); a writer is used by one thread.
 // Failure: InputError naming store.json or the shard for malformed stores and bad arguments;
 // RuntimeFailure when writing fails.
 #pragma once
@@ -68,10 +92,16 @@ struct StoreShard {
   uint32_t crc32 = 0;
 };
 
+struct StoreOpenOptions {
+  // Most shard files mapped at once (>= 1). Every mapping is one of the process's
+  // vm.max_map_count (65530 by default), which model weights and the allocator share.
+  int64_t max_mappings = 4096;
+};
+
 class ActivationStore {
  public:
   // Opens and verifies `dir` (see the header comment).
-  static ActivationStore open(const std::filesystem::path& dir);
+  static ActivationStore open(const std::filesystem::path& dir, const StoreOpenOptions& options = {});
 
   const std::filesystem::path& dir() const { return dir_; }
   StoreDType dtype() const { return dtype_; }
@@ -81,6 +111,7 @@ class ActivationStore {
   const std::map<std::string, std::string>& sources() const { return sources_; }
   bool has_input_ids() const { return has_ids_; }
   int64_t shard_rows() const { return shard_rows_; }        // the writer's shard size (0: not recorded)
+  int64_t compact_inputs() const { return compact_inputs_; }  // the writer's compaction group (0: none)
   const std::vector<StoreInput>& inputs() const { return inputs_; }  // empty when not recorded
   // Index of hook `name`; InputError naming the store and listing its hooks when absent.
   int64_t hook_index(const std::string& name) const;
@@ -92,15 +123,21 @@ class ActivationStore {
   void read_input_ids(int64_t first, int64_t count, int32_t* out) const;
   // Shard boundaries (shared by all hooks), ascending row_begin.
   std::vector<int64_t> shard_starts() const;
+  // Shard files mapped now (at most max_mappings between reads); for tests and diagnostics.
+  int64_t mapped_shards() const;
+
+  class MappingCache;  // the bounded set of open mappings (activation_store.cpp)
 
  private:
   struct Mapped {
     StoreShard shard;
-    std::shared_ptr<const io::MappedFile> file;
+    int64_t bytes = 0;   // the file's expected size
+    std::size_t slot = 0;  // its index in the mapping cache
   };
   std::filesystem::path dir_;
   StoreDType dtype_ = StoreDType::kF32;
-  int64_t rows_ = 0, shard_rows_ = 0;
+  int64_t rows_ = 0, shard_rows_ = 0, compact_inputs_ = 0;
+  std::shared_ptr<MappingCache> cache_;
   bool complete_ = false;
   bool has_ids_ = false;
   std::vector<StoreInput> inputs_;
@@ -110,6 +147,7 @@ class ActivationStore {
   std::vector<Mapped> id_shards_;
 
   const Mapped& shard_of(const std::vector<Mapped>& list, int64_t row) const;
+  std::shared_ptr<const io::MappedFile> mapping(const Mapped& m) const;
 };
 
 struct StoreWriterOptions {
@@ -118,13 +156,18 @@ struct StoreWriterOptions {
   bool input_ids = false;                      // rows carry input ids
   std::map<std::string, std::string> sources;  // recorded in store.json
   bool resume = false;                         // continue an existing store in `dir`
+  // Compaction group size in inputs (see the header comment); 0: never compact. Recorded in
+  // store.json; resuming a store that records another value is an InputError.
+  int64_t compact_inputs = 0;
 };
 
 class ActivationStoreWriter {
  public:
   // Creates `dir` (which must not hold a store unless options.resume), or with resume reopens the
   // store there: its listed shards are kept (and verified) and appending continues after them;
-  // hooks, dtype and shard size must match (InputError naming the field otherwise).
+  // hooks, dtype, shard size and compaction group must match (InputError naming the field
+  // otherwise). Resuming also deletes the leftovers of a crash and compacts closed groups still in
+  // pieces (see the header comment).
   ActivationStoreWriter(std::filesystem::path dir, std::vector<StoreHook> hooks, StoreWriterOptions options);
   ~ActivationStoreWriter();
   ActivationStoreWriter(const ActivationStoreWriter&) = delete;
@@ -139,7 +182,8 @@ class ActivationStoreWriter {
   // Writes the rows buffered so far as a shard now (possibly shorter than shard_rows) and lists it
   // in store.json, so every input begun so far survives a crash; the next append starts a new
   // shard. A writer that flushes after every input therefore lays out shards by input alone, the
-  // same however often it was interrupted and resumed. No-op when nothing is buffered.
+  // same however often it was interrupted and resumed. No-op when nothing is buffered. With
+  // compact_inputs, a group closed by this flush is then compacted.
   void flush();
   // Writes the partial last shard and marks the store complete.
   void finish();
@@ -155,10 +199,16 @@ class ActivationStoreWriter {
   std::vector<int32_t> id_buffer_;
   std::vector<StoreInput> inputs_;
   int64_t rows_written_ = 0, buffered_ = 0;
+  int64_t next_shard_number_ = 0;  // 1 + the largest number of a listed shard
+  std::size_t group_first_input_ = 0;  // the open compaction group's first input (index in inputs_)
+  std::size_t inputs_grouped_ = 0;     // inputs_ [0, this) have been walked into groups
   bool finished_ = false;
 
   void flush_shard();
   void write_manifest(bool complete) const;
+  void remove_leftovers() const;
+  void compact_closed_groups();
+  void merge_shards(int64_t row_begin, int64_t row_end);
 };
 
 // zlib CRC-32 of a byte range (exposed for tests).

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -197,6 +198,92 @@ TEST(HarvestData, CorruptImageStopsTheRunKeepsEarlierInputsAndTheRerunCompletes)
   r = run_cli(data_args(model, kHooks, data, store));
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_TRUE(dir_bytes(store) == dir_bytes(full));
+}
+
+// Compaction with groups of 2 inputs over 5 images: inputs {0,1} and {2,3} end as one shard per
+// hook each, input 4 stays a piece. The rows are those of an uncompacted store (--compact-inputs 0);
+// the bytes equal single-input harvests with the same group size, after any interruption.
+TEST(HarvestData, CompactsClosedGroupsKeepsTheRowsAndResumesByteForByte) {
+  const fs::path dir = testing::test_dir();
+  const fs::path model = testing::fixtures_dir() / "llava_hf";
+  const std::vector<std::string> one = {"what is this?"};
+  const fs::path data = make_data_dir(dir / "data", 5, one);
+  const fs::path reference = dir / "reference";
+  single_input_store(model, kHooks, data, 5, one, " --compact-inputs 2", reference);
+
+  const fs::path plain = dir / "plain", full = dir / "full";
+  ASSERT_EQ(run_cli(data_args(model, kHooks, data, plain) + " --compact-inputs 0").status, 0);
+  auto r = run_cli(data_args(model, kHooks, data, full) + " --compact-inputs 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(dir_bytes(full) == dir_bytes(reference)) << "the compacted store differs from 5 single-input harvests";
+
+  // Layout: 3 shards per hook, numbered as made (pieces 0,1 -> 2; 3,4 -> 5; piece 6), nothing else.
+  const nlohmann::json j = manifest(full);
+  EXPECT_EQ(j["compact_inputs"].get<int64_t>(), 2);
+  ASSERT_EQ(j["inputs"].size(), 5u);
+  std::set<std::string> listed = {"store.json"};
+  for (const auto& h : j["hooks"]) {
+    ASSERT_EQ(h["shards"].size(), 3u) << h["name"];
+    const std::string name = h["name"].get<std::string>();
+    EXPECT_EQ(h["shards"][0]["file"], name + ".2.bin");
+    EXPECT_EQ(h["shards"][1]["file"], name + ".5.bin");
+    EXPECT_EQ(h["shards"][2]["file"], name + ".6.bin");
+    EXPECT_EQ(h["shards"][1]["row_begin"], j["inputs"][2]["row_begin"]);
+    EXPECT_EQ(h["shards"][2]["row_begin"], j["inputs"][4]["row_begin"]);
+    for (const auto& s : h["shards"]) listed.insert(s["file"].get<std::string>());
+  }
+  for (const auto& s : j["input_ids"]["shards"]) listed.insert(s["file"].get<std::string>());
+  std::set<std::string> files;
+  for (const auto& [name, bytes] : dir_bytes(full)) files.insert(name);
+  EXPECT_EQ(files, listed);
+  EXPECT_EQ(manifest(plain)["hooks"][0]["shards"].size(), 5u);
+
+  // The rows, ids and inputs equal the uncompacted store's.
+  const crosscoder::ActivationStore a = crosscoder::ActivationStore::open(full), b = crosscoder::ActivationStore::open(plain);
+  ASSERT_EQ(a.rows(), b.rows());
+  for (int64_t h = 0; h < 2; ++h) {
+    const int64_t dim = a.hooks()[h].dim;
+    std::vector<float> ra(a.rows() * dim), rb(b.rows() * dim);
+    a.read_rows(h, 0, a.rows(), ra.data());
+    b.read_rows(h, 0, b.rows(), rb.data());
+    EXPECT_EQ(ra, rb) << a.hooks()[h].name;
+  }
+  std::vector<int32_t> ia(a.rows()), ib(b.rows());
+  a.read_input_ids(0, a.rows(), ia.data());
+  b.read_input_ids(0, b.rows(), ib.data());
+  EXPECT_EQ(ia, ib);
+  ASSERT_EQ(a.inputs().size(), b.inputs().size());
+  for (std::size_t i = 0; i < a.inputs().size(); ++i) {
+    EXPECT_EQ(a.inputs()[i].row_begin, b.inputs()[i].row_begin);
+    EXPECT_EQ(a.inputs()[i].info, b.inputs()[i].info);
+  }
+
+  // 3 inputs (one group merged, one piece), then the rest with the store's group size.
+  const fs::path resumed = dir / "resumed";
+  ASSERT_EQ(run_cli(data_args(model, kHooks, data, resumed) + " --compact-inputs 2 --max-inputs 3").status, 0);
+  ASSERT_EQ(run_cli(data_args(model, kHooks, data, resumed)).status, 0);
+  EXPECT_TRUE(dir_bytes(resumed) == dir_bytes(full)) << "3 + 2 inputs differ from one run of 5";
+
+  // A kill between the flush that closed the group {0,1} and its merge: the two pieces listed
+  // (an uncompacting run leaves the same, bar store.json's compact_inputs, which the rerun writes),
+  // a half-written merged shard and a complete but unlisted one beside them. The rerun removes
+  // those, merges, and ends equal.
+  const fs::path crashed = dir / "crashed";
+  ASSERT_EQ(run_cli(data_args(model, kHooks, data, crashed) + " --compact-inputs 0 --max-inputs 2").status, 0);
+  std::ofstream(crashed / ".lm.layers.0.output.2.bin.tmp.a1b2c3") << "half a shard";
+  std::ofstream(crashed / "lm.layers.1.output.2.bin") << "unlisted";
+  ASSERT_EQ(crosscoder::ActivationStore::open(crashed).inputs().size(), 2u);
+  r = run_cli(data_args(model, kHooks, data, crashed) + " --compact-inputs 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(dir_bytes(crashed) == dir_bytes(full)) << "resuming a store killed before a merge differs from one run";
+
+  // Another group size for an existing store: exit 2, one line, nothing changed.
+  const auto before = dir_bytes(full);
+  r = run_cli(data_args(model, kHooks, data, full) + " --compact-inputs 3");
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_TRUE(is_one_line(r.err)) << r.err;
+  EXPECT_NE(r.err.find("store.json"), std::string::npos) << r.err;
+  EXPECT_TRUE(dir_bytes(full) == before);
 }
 
 TEST(HarvestData, MplugOnePromptForAllAndCaptionsWithoutPrompts) {

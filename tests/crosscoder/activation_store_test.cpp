@@ -7,10 +7,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "crosscoder/activation_store.h"
@@ -182,6 +189,320 @@ TEST(ActivationStore, TruncatedOrCorruptedShardIsAnInputErrorNamingIt) {
   expect_input_error_naming([&] { ActivationStore::open(dir); }, "x.1.bin", "truncated");
   fs::remove(dir / "x.1.bin");
   expect_input_error_naming([&] { ActivationStore::open(dir); }, "x.1.bin", "");
+}
+
+// Every file of a directory (name -> bytes), to compare stores byte for byte.
+std::map<std::string, std::string> dir_bytes(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::ifstream f(e.path(), std::ios::binary);
+    out[e.path().filename().string()] = std::string(std::istreambuf_iterator<char>(f), {});
+  }
+  return out;
+}
+
+TEST(ActivationStore, MoreShardsThanTheMappingBoundOpenAndReadEveryRow) {
+  const fs::path dir = tmp_dir("many_shards");
+  const int64_t rows = 600;
+  const auto a = ramp(rows, 3, 1.0f), b = ramp(rows, 2, -0.5f);
+  std::vector<int32_t> ids(rows);
+  for (int64_t i = 0; i < rows; ++i) ids[i] = static_cast<int32_t>(i * 11 % 97);
+  StoreWriterOptions opt;
+  opt.shard_rows = 5;
+  opt.input_ids = true;
+  {
+    ActivationStoreWriter w(dir, {{"a", 3}, {"b", 2}}, opt);
+    for (int64_t r = 0; r < rows;) {  // shards of 1..5 rows: flushes and rollovers
+      const int64_t n = std::min<int64_t>(rows - r, 1 + r % 4);
+      w.append({a.data() + r * 3, b.data() + r * 2}, n, ids.data() + r);
+      if (r % 3 == 0) w.flush();
+      r += n;
+    }
+    w.finish();
+  }
+  StoreOpenOptions bound;
+  bound.max_mappings = 7;
+  const ActivationStore st = ActivationStore::open(dir, bound);
+  const auto starts = st.shard_starts();
+  ASSERT_GT(starts.size() * 3, 20 * static_cast<std::size_t>(bound.max_mappings));  // far more files than mappings
+  EXPECT_LE(st.mapped_shards(), bound.max_mappings);
+  // Row by row in a scattered order (every read maps again), then all at once.
+  std::vector<float> ra(3), rb(2);
+  int32_t id = 0;
+  for (int64_t k = 0; k < rows; ++k) {
+    const int64_t r = (k * 389) % rows;
+    st.read_rows(0, r, 1, ra.data());
+    st.read_rows(1, r, 1, rb.data());
+    st.read_input_ids(r, 1, &id);
+    ASSERT_EQ(ra, std::vector<float>(a.begin() + r * 3, a.begin() + r * 3 + 3)) << "row " << r;
+    ASSERT_EQ(rb, std::vector<float>(b.begin() + r * 2, b.begin() + r * 2 + 2)) << "row " << r;
+    ASSERT_EQ(id, ids[r]) << "row " << r;
+    ASSERT_LE(st.mapped_shards(), bound.max_mappings);
+  }
+  std::vector<float> all(rows * 3);
+  st.read_rows(0, 0, rows, all.data());
+  EXPECT_EQ(all, a);
+  EXPECT_LE(st.mapped_shards(), bound.max_mappings);
+  // A shard that changes size after open is named when it is mapped again.
+  const ActivationStore fresh = ActivationStore::open(dir, bound);
+  const std::string first = "a.0.bin";
+  fs::resize_file(dir / first, 4);
+  try {
+    fresh.read_rows(0, 0, 1, ra.data());
+    ADD_FAILURE() << "no InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find(first), std::string::npos) << e.what();
+  }
+}
+
+// Inputs of these row counts, each flushed, with groups of 3 inputs or 8 rows: groups {0,1,2}
+// (6 rows, closed by count), {3,4} (9 rows, closed by rows), {5,6,7}; 8 and 9 stay open.
+const std::vector<int64_t> kInputRows = {2, 3, 1, 4, 5, 1, 1, 1, 2, 3};
+
+StoreWriterOptions compacting_options() {
+  StoreWriterOptions opt;
+  opt.shard_rows = 8;
+  opt.compact_inputs = 3;
+  opt.input_ids = true;
+  return opt;
+}
+
+// Writes inputs [from, to) of kInputRows (rows from `a` [.., 3], `b` [.., 2]), each flushed.
+void write_inputs(const fs::path& dir, StoreWriterOptions opt, int64_t from, int64_t to, bool finish,
+                  const std::vector<float>& a, const std::vector<float>& b, const std::vector<int32_t>& ids) {
+  ActivationStoreWriter w(dir, {{"a", 3}, {"b", 2}}, opt);
+  int64_t r = 0;
+  for (int64_t i = 0; i < from; ++i) r += kInputRows[i];
+  ASSERT_EQ(w.rows(), r);
+  for (int64_t i = from; i < to; ++i) {
+    w.begin_input(kInputRows[i], {{"image", "img" + std::to_string(i)}});
+    w.append({a.data() + r * 3, b.data() + r * 2}, kInputRows[i], ids.data() + r);
+    w.flush();
+    r += kInputRows[i];
+  }
+  if (finish) w.finish();
+}
+
+TEST(ActivationStore, CompactionMergesClosedGroupsAndResumesToTheSameBytes) {
+  const int64_t rows = 23, n = static_cast<int64_t>(kInputRows.size());
+  const auto a = ramp(rows, 3, 1.0f), b = ramp(rows, 2, 3.0f);
+  std::vector<int32_t> ids(rows);
+  for (int64_t i = 0; i < rows; ++i) ids[i] = static_cast<int32_t>(100 + i);
+  const StoreWriterOptions opt = compacting_options();
+  StoreWriterOptions resume = opt;
+  resume.resume = true;
+
+  const fs::path full = tmp_dir("compact_full");
+  write_inputs(full, opt, 0, n, true, a, b, ids);
+  {
+    const ActivationStore st = ActivationStore::open(full);
+    EXPECT_EQ(st.compact_inputs(), 3);
+    EXPECT_EQ(st.shard_starts(), (std::vector<int64_t>{0, 6, 15, 18, 20}));
+    ASSERT_EQ(st.inputs().size(), kInputRows.size());
+    std::vector<float> got_a(rows * 3), got_b(rows * 2);
+    std::vector<int32_t> got_ids(rows);
+    st.read_rows(0, 0, rows, got_a.data());
+    st.read_rows(1, 0, rows, got_b.data());
+    st.read_input_ids(0, rows, got_ids.data());
+    EXPECT_EQ(got_a, a);
+    EXPECT_EQ(got_b, b);
+    EXPECT_EQ(got_ids, ids);
+  }
+  // Merged shards take the next number when their group closes; pieces are gone.
+  std::set<std::string> files;
+  for (const auto& e : fs::directory_iterator(full)) files.insert(e.path().filename().string());
+  std::set<std::string> want = {"store.json"};
+  for (const char* p : {"a", "b", "input_ids"})
+    for (int num : {3, 6, 10, 11, 12}) want.insert(std::string(p) + "." + std::to_string(num) + ".bin");
+  EXPECT_EQ(files, want);
+  EXPECT_EQ(fs::file_size(full / "a.6.bin"), 9u * 3 * 4);
+  const auto reference = dir_bytes(full);
+
+  // Killed after any number of inputs (after the flush and the merge it triggered), then resumed.
+  for (int64_t k = 0; k <= n; ++k) {
+    const fs::path dir = tmp_dir("compact_cut_" + std::to_string(k));
+    write_inputs(dir, opt, 0, k, false, a, b, ids);
+    write_inputs(dir, resume, k, n, true, a, b, ids);
+    EXPECT_TRUE(dir_bytes(dir) == reference) << "cut after " << k << " inputs";
+  }
+
+  // Killed between a group's last flush and its merge, with a merged file half written (a
+  // temporary) or complete but unlisted: the pieces are listed; resuming removes the leftovers,
+  // merges, and ends equal. A file that is not the store's stays.
+  {
+    const fs::path dir = tmp_dir("compact_before_merge");
+    StoreWriterOptions plain = opt;
+    plain.compact_inputs = 0;
+    write_inputs(dir, plain, 0, 3, false, a, b, ids);  // the first group closed, still in pieces
+    ASSERT_EQ(ActivationStore::open(dir).shard_starts().size(), 3u);
+    std::ofstream(dir / ".a.3.bin.tmp.Xy12ab") << "half";
+    std::ofstream(dir / "b.3.bin") << "unlisted";
+    std::ofstream(dir / "notes.txt") << "mine";
+    write_inputs(dir, resume, 3, n, true, a, b, ids);
+    auto got = dir_bytes(dir);
+    EXPECT_EQ(got.count("notes.txt"), 1u);
+    got.erase("notes.txt");
+    EXPECT_TRUE(got == reference);
+  }
+  // Killed after store.json lists a merged shard but before its pieces were deleted.
+  {
+    const fs::path dir = tmp_dir("compact_after_merge");
+    write_inputs(dir, opt, 0, 3, false, a, b, ids);
+    for (const char* p : {"a", "b", "input_ids"}) std::ofstream(dir / (std::string(p) + ".1.bin")) << "stale piece";
+    ASSERT_EQ(ActivationStore::open(dir).inputs().size(), 3u);  // the reader ignores them
+    write_inputs(dir, resume, 3, n, true, a, b, ids);
+    EXPECT_TRUE(dir_bytes(dir) == reference);
+  }
+  // Another group size for the same store is refused before anything changes.
+  StoreWriterOptions other = resume;
+  other.compact_inputs = 4;
+  const auto before = dir_bytes(full);
+  EXPECT_THROW(ActivationStoreWriter(full, {{"a", 3}, {"b", 2}}, other), InputError);
+  EXPECT_TRUE(dir_bytes(full) == before);
+}
+
+TEST(ActivationStore, CompactionVerifiesEachPieceItMerges) {
+  const auto a = ramp(23, 3, 1.0f), b = ramp(23, 2, 3.0f);
+  std::vector<int32_t> ids(23, 7);
+  StoreWriterOptions opt = compacting_options();
+  opt.compact_inputs = 0;
+  const fs::path dir = tmp_dir("compact_corrupt");
+  write_inputs(dir, opt, 0, 2, false, a, b, ids);
+  opt.compact_inputs = 3;
+  opt.resume = true;
+  {
+    ActivationStoreWriter w(dir, {{"a", 3}, {"b", 2}}, opt);
+    // A piece corrupted after the writer verified it on open: the merge that reads it says so.
+    {
+      std::fstream f(dir / "b.1.bin", std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(5);
+      f.put('\x42');
+    }
+    w.begin_input(1, {});
+    w.append({a.data() + 5 * 3, b.data() + 5 * 2}, 1, ids.data());
+    expect_input_error_naming([&] { w.flush(); }, "b.1.bin", "corrupted");
+  }
+  // The store still lists the three pieces (the merge never got listed).
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(dir / "store.json"))["hooks"][0]["shards"].size(), 3u);
+}
+
+// Not unit tests: measurements, run by hand (they print, they do not time-assert), e.g.
+//   CT_STORE_INPUTS=4000 build/tests/crosstrace_tests --gtest_also_run_disabled_tests
+//     --gtest_filter='ActivationStore.DISABLED_*'
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int64_t inputs_from_env(int64_t fallback) {
+  const char* env = std::getenv("CT_STORE_INPUTS");
+  return env ? std::atoll(env) : fallback;
+}
+
+// The writer as harvest drives it: CT_STORE_INPUTS inputs of 1..3 rows (2 hooks of width 4, ids),
+// each flushed, with compaction (groups of 1024) and without; then open and read every row.
+TEST(ActivationStore, DISABLED_WriteManyTinyInputs) {
+  const int64_t n = inputs_from_env(4000);
+  const auto a = ramp(3, 4, 1.0f), b = ramp(3, 4, 2.0f);
+  const std::vector<int32_t> ids = {1, 2, 3};
+  for (const int64_t compact : {int64_t{1024}, int64_t{0}}) {
+    const fs::path dir = tmp_dir("tiny_" + std::to_string(compact));
+    StoreWriterOptions opt;
+    opt.input_ids = true;
+    opt.compact_inputs = compact;
+    auto t = std::chrono::steady_clock::now();
+    {
+      ActivationStoreWriter w(dir, {{"a", 4}, {"b", 4}}, opt);
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t rows = 1 + i % 3;
+        w.begin_input(rows, {{"image", "img" + std::to_string(i) + ".png"}, {"prompt", "what is this?"}});
+        w.append({a.data(), b.data()}, rows, ids.data());
+        w.flush();
+        if ((i + 1) % 1000 == 0) std::printf("  %lld inputs written: %.2f s\n", static_cast<long long>(i + 1), seconds_since(t));
+      }
+      w.finish();
+    }
+    const double write_s = seconds_since(t);
+    t = std::chrono::steady_clock::now();
+    const ActivationStore st = ActivationStore::open(dir);
+    const double open_s = seconds_since(t);
+    std::vector<float> got(st.rows() * 4);
+    t = std::chrono::steady_clock::now();
+    st.read_rows(0, 0, st.rows(), got.data());
+    const double read_s = seconds_since(t);
+    int64_t files = 0;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir)) ++files;
+    std::printf("write: %lld inputs, compact_inputs %lld: write %.2f s, open %.3f s, read all %.3f s; %lld rows, "
+                "%zu shards per hook, %lld files, store.json %lld bytes\n",
+                static_cast<long long>(n), static_cast<long long>(compact), write_s, open_s, read_s,
+                static_cast<long long>(st.rows()), st.shard_starts().size(), static_cast<long long>(files),
+                static_cast<long long>(fs::file_size(dir / "store.json")));
+    EXPECT_EQ(static_cast<int64_t>(st.inputs().size()), n);
+    fs::remove_all(dir);
+  }
+}
+
+// The reader on a store with one shard per input, as an uncompacting writer (or another tool)
+// leaves it: CT_STORE_INPUTS inputs of one row (default 100000), 2 hooks + ids, i.e. 3 files per
+// input, laid out directly (files + store.json) since the writer's per-input manifest makes that
+// slow. Opened with the default bound, then with no bound, which needs a mapping per file.
+TEST(ActivationStore, DISABLED_OpenManyShards) {
+  const int64_t n = inputs_from_env(100000);
+  const fs::path dir = tmp_dir("many_files");
+  fs::create_directories(dir);
+  auto t = std::chrono::steady_clock::now();
+  nlohmann::json j = {{"format", "crosstrace-activation-store"}, {"version", 1}, {"dtype", "f32"}, {"rows", n},
+                      {"shard_rows", 65536}, {"complete", true}, {"checksum", "crc32"}};
+  auto shard = [&](const std::string& file, int64_t row, const void* data, int64_t bytes) {
+    std::ofstream(dir / file, std::ios::binary).write(static_cast<const char*>(data), bytes);
+    char crc[9];
+    std::snprintf(crc, sizeof crc, "%08x", store_crc32(data, bytes));
+    return nlohmann::json{{"file", file}, {"row_begin", row}, {"rows", 1}, {"bytes", bytes}, {"crc32", crc}};
+  };
+  for (const char* h : {"a", "b"}) {
+    nlohmann::json hj = {{"name", h}, {"dim", 2}, {"shards", nlohmann::json::array()}};
+    for (int64_t i = 0; i < n; ++i) {
+      const float row[2] = {static_cast<float>(i), h[0] == 'a' ? 1.0f : -1.0f};
+      hj["shards"].push_back(shard(std::string(h) + "." + std::to_string(i) + ".bin", i, row, sizeof row));
+    }
+    j["hooks"].push_back(std::move(hj));
+  }
+  j["input_ids"] = {{"dtype", "i32"}, {"shards", nlohmann::json::array()}};
+  for (int64_t i = 0; i < n; ++i) {
+    const auto id = static_cast<int32_t>(i % 1000);
+    j["input_ids"]["shards"].push_back(shard("input_ids." + std::to_string(i) + ".bin", i, &id, 4));
+    j["inputs"].push_back({{"row_begin", i}, {"rows", 1}, {"image", "img" + std::to_string(i) + ".png"}});
+  }
+  std::ofstream(dir / "store.json") << j.dump(1) << "\n";
+  std::printf("laid out %lld inputs, %lld files: %.2f s\n", static_cast<long long>(n), static_cast<long long>(3 * n + 1),
+              seconds_since(t));
+
+  t = std::chrono::steady_clock::now();
+  const ActivationStore st = ActivationStore::open(dir);
+  const double open_s = seconds_since(t);
+  std::vector<float> got(n * 2);
+  std::vector<int32_t> got_ids(n);
+  t = std::chrono::steady_clock::now();
+  st.read_rows(0, 0, n, got.data());
+  st.read_input_ids(0, n, got_ids.data());
+  const double read_s = seconds_since(t);
+  for (int64_t i = 0; i < n; ++i) {
+    ASSERT_EQ(got[i * 2], static_cast<float>(i));
+    ASSERT_EQ(got_ids[i], i % 1000);
+  }
+  std::printf("open (max_mappings %lld): %.2f s, read every row and id: %.2f s, %lld mapped after\n",
+              static_cast<long long>(StoreOpenOptions{}.max_mappings), open_s, read_s,
+              static_cast<long long>(st.mapped_shards()));
+  StoreOpenOptions unbounded;
+  unbounded.max_mappings = int64_t{1} << 40;
+  t = std::chrono::steady_clock::now();
+  try {
+    const ActivationStore all = ActivationStore::open(dir, unbounded);
+    std::printf("open with every shard mapped (as before): %.2f s, %lld mapped\n", seconds_since(t),
+                static_cast<long long>(all.mapped_shards()));
+  } catch (const InputError& e) {
+    std::printf("open with every shard mapped (as before) fails after %.2f s: %s\n", seconds_since(t), e.what());
+  }
+  fs::remove_all(dir);
 }
 
 TEST(CrosscoderSources, ParsesEveryFormAndPairsRows) {

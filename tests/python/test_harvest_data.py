@@ -13,12 +13,18 @@ Usage (as ctest runs it):
    files a kill can leave aside) equal the reference byte for byte.
 3. The same with SIGINT: the run stops after the input in flight with exit status 130 and a message;
    the rerun completes it, equal to the reference.
+4. Compaction (--compact-inputs 8, every run here): SIGKILL again and again, each time just as
+   store.json lists a multiple of 8 inputs (the flush that closes a group, right before or during
+   its merge) plus a random few milliseconds. After every kill the store must be valid as in 2
+   (files it does not list, merge leftovers included, are allowed); the last rerun must equal the
+   reference byte for byte, with no leftover file at all.
 One line per check; exit status 1 on any failure.
 """
 
 import argparse
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -32,6 +38,7 @@ from PIL import Image
 FAILURES = []
 HOOKS = "lm.layers.0.output,lm.layers.1.output"
 N_IMAGES = 160
+GROUP = 8  # --compact-inputs
 
 
 def check(ok, what, detail=""):
@@ -82,21 +89,32 @@ def check_valid_prefix(store, reference, label):
 
 def harvest_args(binary, fixtures, data, store):
     return [binary, "harvest", os.path.join(fixtures, "llava_hf"), "--hooks", HOOKS, "--data", data,
-            "--out", store, "--threads", "1"]
+            "--out", store, "--threads", "1", "--compact-inputs", str(GROUP)]
 
 
-def run_and_stop(args, store, sig):
-    """Starts the harvest, waits until store.json lists 3 inputs, sends `sig`; returns (rc, stderr)."""
+def run_and_stop(args, store, sig, at=3, delay=0.0):
+    """Starts the harvest, waits until store.json lists `at` inputs (and `delay` seconds more), sends
+    `sig`; returns (rc, stderr)."""
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while p.poll() is None and time.time() < deadline:
         m = read_manifest(store)
-        if m is not None and len(m.get("inputs", [])) >= 3:
+        if m is not None and len(m.get("inputs", [])) >= at:
+            time.sleep(delay)
             p.send_signal(sig)
             break
-        time.sleep(0.002)
+        time.sleep(0.0005)
     _, err = p.communicate(timeout=120)
     return p.returncode, err
+
+
+def unlisted_files(store):
+    """The store's files that store.json does not list (leftovers of a kill)."""
+    m = read_manifest(store)
+    listed = {"store.json"}
+    for s in [s for h in m["hooks"] for s in h["shards"]] + m["input_ids"]["shards"]:
+        listed.add(s["file"])
+    return sorted(set(os.listdir(store)) - listed)
 
 
 def main():
@@ -143,6 +161,42 @@ def main():
                   "%s: the rerun skips the %d listed inputs and adds the rest" % (label, k))
         got = store_files(store)
         check(got == want, "%s: the resumed store equals the uninterrupted one byte for byte (%d files)" % (label, len(want)))
+
+    # 4. Repeated kills at group boundaries.
+    store = os.path.join(a.tmp, "store_kills")
+    rnd = random.Random(11)
+    kills = with_leftovers = 0
+    for at in range(GROUP, N_IMAGES, 3 * GROUP):
+        rc, err = run_and_stop(harvest_args(a.binary, a.fixtures, data, store), store, signal.SIGKILL, at,
+                               rnd.uniform(0.0, 0.004))
+        if rc != -signal.SIGKILL:
+            check(rc == 0, "kill at %d inputs: the run ended by itself with exit 0" % at, err)
+            break
+        kills += 1
+        m = read_manifest(store)
+        ok = m is not None and m["inputs"] == ref_manifest["inputs"][:len(m["inputs"])]
+        check(ok, "kill at %d inputs: store.json parses and lists a prefix of the inputs" % at)
+        if not ok:
+            break
+        bad = []
+        for s in [s for h in m["hooks"] for s in h["shards"]] + m["input_ids"]["shards"]:
+            path = os.path.join(store, s["file"])
+            data_bytes = open(path, "rb").read() if os.path.exists(path) else None
+            if data_bytes is None or len(data_bytes) != s["bytes"] or "%08x" % zlib.crc32(data_bytes) != s["crc32"]:
+                bad.append(s["file"])
+        check(not bad, "kill at %d inputs (%d listed, %d shards per hook): every listed shard is intact (bad: %s)"
+              % (at, len(m["inputs"]), len(m["hooks"][0]["shards"]), bad[:3]))
+        with_leftovers += 1 if unlisted_files(store) else 0
+    print("info %d kills, %d of them left unlisted files behind" % (kills, with_leftovers))
+    check(kills >= 3, "several kills landed mid-run (%d)" % kills)
+    r = subprocess.run(harvest_args(a.binary, a.fixtures, data, store), capture_output=True, text=True)
+    check(r.returncode == 0, "after the kills: the rerun exits 0", r.stderr)
+    m = read_manifest(store)
+    check(len(m["hooks"][0]["shards"]) == (N_IMAGES + GROUP - 1) // GROUP,
+          "after the kills: %d inputs in %d shards per hook (groups of %d)" % (N_IMAGES, len(m["hooks"][0]["shards"]), GROUP))
+    check(unlisted_files(store) == [], "after the kills: no leftover file (%s)" % unlisted_files(store)[:3])
+    check(sorted(os.listdir(store)) == sorted(want) and store_files(store) == want,
+          "after the kills: the store equals the uninterrupted one byte for byte")
 
     if FAILURES:
         print("%d check(s) failed" % len(FAILURES))
