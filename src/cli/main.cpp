@@ -26,7 +26,7 @@ constexpr const char* kUsage =
     "                           capture hook points of one forward pass into a safetensors file\n"
     "  harvest MODEL --hooks H1,H2,... --image IMG --prompt TEXT --out STORE/ [--dtype f32|f16|bf16]\n"
     "                           append them to an activation store (rows pair by token across hooks)\n"
-    "  harvest MODEL --hooks H1,H2,... --data DIR [--prompt TEXT] [--max-inputs N] --out STORE/\n"
+    "  harvest MODEL --hooks H1,H2,... --data DIR [--prompt TEXT] [--max-inputs N] [--compact-inputs K] --out STORE/\n"
     "                           every *.png/*.jpg of DIR (name order) with its line of DIR/prompts.txt (or\n"
     "                           one line or --prompt for all) into a store; a rerun resumes where it stopped\n"
     "  compare MODEL_A MODEL_B [--data DIR] --out REPORT_DIR [--force]\n"

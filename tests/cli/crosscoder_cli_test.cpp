@@ -20,25 +20,20 @@
 
 #include "cli/run_cli.h"
 #include "io/npy.h"
+#include "support/test_dir.h"
 
 namespace ct {
 namespace {
 namespace fs = std::filesystem;
 using testing::quoted;
 using testing::run_cli;
+using testing::slurp;
 
 fs::path tmp_dir(const std::string& name) {
   const fs::path d = fs::path(CROSSTRACE_TEST_TMP) / ("cc_cli_" + std::to_string(::getpid())) / name;
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
-}
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
 }
 
 void write_matrix(const fs::path& p, int64_t rows, int64_t d, float seed) {

@@ -28,13 +28,7 @@ namespace fs = std::filesystem;
 using testing::is_one_line;
 using testing::quoted;
 using testing::run_cli;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using testing::slurp;
 
 // Every file of a directory (name -> bytes), to compare stores byte for byte.
 std::map<std::string, std::string> dir_bytes(const fs::path& dir) {

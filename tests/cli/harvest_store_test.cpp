@@ -28,13 +28,7 @@ namespace fs = std::filesystem;
 using testing::is_one_line;
 using testing::quoted;
 using testing::run_cli;
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream s;
-  s << f.rdbuf();
-  return s.str();
-}
+using testing::slurp;
 
 fs::path write_image(const fs::path& dir) {
   std::vector<uint8_t> rgb(23 * 17 * 3);

@@ -1,10 +1,12 @@
-// A fresh, empty directory per test case: CROSSTRACE_TEST_TMP/<suite>.<test>. ctest runs each case
+// Test file helpers. test_dir(): a fresh, empty directory per test case: CROSSTRACE_TEST_TMP/<suite>.<test>. ctest runs each case
 // as its own process, so per-case names keep parallel runs apart.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 namespace ct::testing {
@@ -16,6 +18,14 @@ inline std::filesystem::path test_dir() {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
+}
+
+// The whole file as bytes ("" when it cannot be read), to compare outputs byte for byte.
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
 }
 
 }  // namespace ct::testing
