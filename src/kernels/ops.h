@@ -31,6 +31,12 @@ void rms_norm(const ExecContext& ctx, const float* x, int64_t n, int64_t d, cons
 void activate(Activation a, float* x, int64_t n);
 // ref/rope.h
 void rope_rotate_half(float* x, int64_t n, int n_heads, int head_dim, int64_t pos0, double theta);
+// cpu/memory_attention.h (twin: ref/attention.h, bidirectional): attention over a fixed memory
+// whose keys are laid out once, kt [heads, head_dim, memory_keys_stride(n_kv)].
+int64_t memory_keys_stride(int64_t n_kv);
+void memory_keys_transposed(const ExecContext& ctx, const float* k, int64_t n_kv, int heads, int head_dim, float* kt);
+void memory_attention(const ExecContext& ctx, const float* q, int64_t n_q, const float* kt, const float* v,
+                      int64_t n_kv, int heads, int head_dim, float* out);
 // ref/attention.h
 void attention(const ExecContext& ctx, const float* q, int64_t n_q, const float* k, const float* v, int64_t n_kv,
                const AttentionShape& shape, float* out);
