@@ -3,6 +3,7 @@
 // twins stay in kernels/ref/ as the executable spec the cpu/ kernels are tested against.
 #include "kernels/ops.h"
 
+#include "core/error.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/linear_rows.h"
@@ -17,6 +18,15 @@ void linear(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const
   // cpu::linear streams them once per 4 rows.
   if (n > cpu::kGemvMaxRows && n <= cpu::kLinearRowsMax) cpu::linear_rows(ctx, x, n, in, w, bias, y);
   else cpu::linear(ctx, x, n, in, w, bias, y);
+}
+void linear_multi(const ExecContext& ctx, const float* x, int64_t n, int64_t in, std::span<const WeightView> ws,
+                  std::span<const WeightView> biases, std::span<float* const> ys) {
+  if (n > cpu::kGemvMaxRows && n <= cpu::kLinearRowsMax) {
+    cpu::linear_rows_multi(ctx, x, n, in, ws, biases, ys);
+    return;
+  }
+  CT_CHECK(ws.size() == biases.size() && ws.size() == ys.size(), "linear_multi: parts of different counts");
+  for (std::size_t i = 0; i < ws.size(); ++i) linear(ctx, x, n, in, ws[i], biases[i], ys[i]);
 }
 void layer_norm(const ExecContext& ctx, const float* x, int64_t n, int64_t d, const WeightView& w,
                 const WeightView& b, double eps, float* y) {

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "core/exec_context.h"
 #include "kernels/ref/activations.h"
@@ -22,6 +23,10 @@ using ref::AttentionShape;
 // ref/linear.h: x [n, in] · wᵀ + b → y [n, w.rows].
 void linear(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const WeightView& w,
             const WeightView& bias, float* y);
+// Several linears of the same x [n, in] (a layer's q, k, v): ys[i] = x · ws[i]ᵀ + biases[i]. For
+// 5..8 rows one parallel pass over all the weights (cpu::linear_rows_multi), else linear() per part.
+void linear_multi(const ExecContext& ctx, const float* x, int64_t n, int64_t in, std::span<const WeightView> ws,
+                  std::span<const WeightView> biases, std::span<float* const> ys);
 // ref/norm.h
 void layer_norm(const ExecContext& ctx, const float* x, int64_t n, int64_t d, const WeightView& w,
                 const WeightView& b, double eps, float* y);

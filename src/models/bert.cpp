@@ -152,9 +152,11 @@ void bert_layer_forward(const io::BertConfig& c, const BertLayerWeights& l, floa
   std::vector<float> q(td), k(td), v(td), attn(td);
   const ExecContext serial(1);
   const ExecContext& small = T <= kSerialRows ? serial : ctx;  // tiny row-wise work (see kSerialRows)
-  kernels::linear(ctx, x, T, d, l.self.q_w, l.self.q_b, q.data());
-  kernels::linear(ctx, x, T, d, l.self.k_w, l.self.k_b, k.data());
-  kernels::linear(ctx, x, T, d, l.self.v_w, l.self.v_b, v.data());
+  {  // q, k, v of the same x: one pass when the kernels can fuse them
+    const kernels::WeightView ws[3] = {l.self.q_w, l.self.k_w, l.self.v_w}, bs[3] = {l.self.q_b, l.self.k_b, l.self.v_b};
+    float* const ys[3] = {q.data(), k.data(), v.data()};
+    kernels::linear_multi(ctx, x, T, d, ws, bs, ys);
+  }
   if (!in.caches.empty()) {
     const int64_t n_seq = static_cast<int64_t>(in.caches.size());
     CT_CHECK(T % n_seq == 0, "rows do not split evenly over the caches");

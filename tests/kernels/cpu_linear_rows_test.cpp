@@ -1,7 +1,8 @@
 // Few-row linear (kernels/cpu/linear_rows.h) against its reference twin, ref::linear, for every
 // row count 1..8, on odd shapes (widths that are not multiples of the 8/16 lanes, output counts that
 // are not multiples of the 2/4-row weight blocks), in every weight dtype, on every instruction set
-// this CPU runs, with and without a bias; 1 and 3 threads give identical results.
+// this CPU runs, with and without a bias; 1 and 3 threads give identical results; the multi-part
+// form equals one call per part.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -78,6 +79,47 @@ TEST(CpuLinearRows, MatchesReferenceEveryRowCountDtypeIsaAndThreads) {
             }
           }
         }
+      }
+    }
+  }
+}
+
+TEST(CpuLinearRows, MultiPartsEqualOnePartEach) {
+  // Three parts of different widths and dtypes over one x: each equals its own linear_rows call.
+  std::mt19937 gen(9);
+  std::normal_distribution<float> nd;
+  const int64_t in = 67;
+  const int64_t outs[3] = {13, 40, 7};
+  const io::DType dts[3] = {io::DType::kF32, io::DType::kBF16, io::DType::kF16};
+  std::vector<Stored> wstore, bstore;
+  std::vector<WeightView> ws, bs;
+  for (int i = 0; i < 3; ++i) {
+    std::vector<float> w(outs[i] * in), b(outs[i]);
+    for (auto* v : {&w, &b})
+      for (auto& e : *v) e = nd(gen);
+    wstore.push_back(store(w, dts[i]));
+    bstore.push_back(store(b, io::DType::kF32));
+  }
+  for (int i = 0; i < 3; ++i) {
+    ws.push_back(wstore[i].view(dts[i], outs[i], in));
+    bs.push_back(i == 1 ? WeightView{} : bstore[i].view(io::DType::kF32, 1, outs[i]));
+  }
+  for (int64_t n : {1, 5, 8}) {
+    std::vector<float> x(n * in);
+    for (auto& e : x) e = nd(gen);
+    for (cpu::Isa isa : isas()) {
+      for (int threads : {1, 3}) {
+        std::vector<std::vector<float>> got(3), want(3);
+        std::vector<float*> ys;
+        for (int i = 0; i < 3; ++i) {
+          got[i].assign(n * outs[i], NAN);
+          want[i].assign(n * outs[i], NAN);
+          ys.push_back(got[i].data());
+          cpu::linear_rows(ExecContext(1), x.data(), n, in, ws[i], bs[i], want[i].data(), isa);
+        }
+        cpu::linear_rows_multi(ExecContext(threads), x.data(), n, in, ws, bs, ys, isa);
+        for (int i = 0; i < 3; ++i)
+          EXPECT_EQ(got[i], want[i]) << cpu::isa_name(isa) << " n=" << n << " part " << i << " threads " << threads;
       }
     }
   }

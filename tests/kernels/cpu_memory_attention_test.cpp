@@ -1,7 +1,7 @@
 // Attention over a pre-transposed memory (kernels/cpu/memory_attention.h) against its reference
 // twin, ref::attention (bidirectional, n_kv_heads = n_heads), on odd shapes: query counts around the
-// 8-row block, memory lengths that are not multiples of the 32-column score block, a head width that
-// is not a multiple of the vector pairs; every instruction set this CPU runs; 1 and 3 threads give
+// 8-row block, memory lengths that are not multiples of the 32-column score block, head widths that
+// take the exact-rows AVX-512 path (multiples of 32) and widths that do not; every instruction set this CPU runs; 1 and 3 threads give
 // identical results; and the transposed layout itself checked element by element.
 #include <gtest/gtest.h>
 
@@ -44,7 +44,7 @@ TEST(CpuMemoryAttention, MatchesReferenceOnOddShapesEveryIsaAndThreads) {
   std::normal_distribution<float> nd;
   struct Shape { int64_t n_q, n_kv; int heads, hd; };
   for (const Shape s : {Shape{1, 1, 1, 16}, Shape{5, 7, 3, 16}, Shape{5, 585, 12, 64}, Shape{8, 33, 2, 40},
-                        Shape{9, 100, 3, 64}, Shape{13, 31, 2, 8}}) {
+                        Shape{9, 100, 3, 64}, Shape{13, 31, 2, 8}, Shape{3, 45, 2, 32}, Shape{20, 70, 2, 96}}) {
     const int64_t width = static_cast<int64_t>(s.heads) * s.hd;
     std::vector<float> q(s.n_q * width), k(s.n_kv * width), v(s.n_kv * width);
     for (auto* x : {&q, &k, &v})

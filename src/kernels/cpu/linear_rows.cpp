@@ -157,38 +157,64 @@ Blocks pick(Isa isa, io::DType dt, int64_t n) {
 
 }  // namespace
 
-void linear_rows(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const WeightView& w,
-                 const WeightView& bias, float* y, Isa isa) {
+namespace {
+
+void check_part(int64_t n, int64_t in, const WeightView& w, const WeightView& bias, Isa isa) {
   CT_CHECK(n >= 1 && n <= kLinearRowsMax, "linear_rows: row count outside 1..kLinearRowsMax");
   CT_CHECK(in > 0 && w.cols == in && w.rows > 0, "linear_rows: weight shape differs from the input width");
   CT_CHECK(bias.empty() || bias.numel() == w.rows, "linear_rows: bias length differs from the output width");
   CT_CHECK(w.dtype == io::DType::kF32 || w.dtype == io::DType::kF16 || w.dtype == io::DType::kBF16,
            "linear_rows: weight dtype is not f32, f16 or bf16");
   CT_CHECK(isa_supported(isa), "linear_rows: instruction set not supported by this CPU");
-  // The bias widened once (f32 biases are used in place).
-  std::vector<float> widened;
-  const float* b = nullptr;
-  if (!bias.empty()) {
-    if (bias.dtype == io::DType::kF32) {
-      b = reinterpret_cast<const float*>(bias.data);
-    } else {
-      widened.resize(static_cast<std::size_t>(bias.numel()));
-      bias.widen(0, bias.numel(), widened.data());
-      b = widened.data();
+}
+
+// The bias as f32: in place when stored as f32, else widened into `storage`; null when empty.
+const float* bias_f32(const WeightView& bias, std::vector<float>& storage) {
+  if (bias.empty()) return nullptr;
+  if (bias.dtype == io::DType::kF32) return reinterpret_cast<const float*>(bias.data);
+  storage.resize(static_cast<std::size_t>(bias.numel()));
+  bias.widen(0, bias.numel(), storage.data());
+  return storage.data();
+}
+
+}  // namespace
+
+void linear_rows(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const WeightView& w,
+                 const WeightView& bias, float* y, Isa isa) {
+  float* ys[1] = {y};
+  linear_rows_multi(ctx, x, n, in, std::span<const WeightView>(&w, 1), std::span<const WeightView>(&bias, 1), ys, isa);
+}
+
+void linear_rows_multi(const ExecContext& ctx, const float* x, int64_t n, int64_t in, std::span<const WeightView> ws,
+                       std::span<const WeightView> biases, std::span<float* const> ys, Isa isa) {
+  CT_CHECK(ws.size() == biases.size() && ws.size() == ys.size(), "linear_rows_multi: parts of different counts");
+  const std::size_t parts = ws.size();
+  std::vector<std::vector<float>> widened(parts);
+  std::vector<const float*> b(parts);
+  std::vector<Blocks> f(parts);
+  std::vector<int64_t> first(parts + 1, 0);  // first[i]: index of part i's first block among all parts
+  for (std::size_t i = 0; i < parts; ++i) {
+    check_part(n, in, ws[i], biases[i], isa);
+    b[i] = bias_f32(biases[i], widened[i]);
+    // Portable: one weight row per block, through the plain loop.
+    f[i] = isa == Isa::kPortable ? Blocks{1, nullptr, nullptr} : pick(isa, ws[i].dtype, n);
+    first[i + 1] = first[i] + (ws[i].rows + f[i].q - 1) / f[i].q;
+  }
+  ctx.parallel_for(first[parts], [&](int64_t b0, int64_t b1) {
+    for (std::size_t i = 0; i < parts; ++i) {
+      const int64_t lo = std::max(b0, first[i]), hi = std::min(b1, first[i + 1]);
+      if (lo >= hi) continue;
+      const WeightView& w = ws[i];
+      const int q = f[i].q;
+      const int64_t j0 = (lo - first[i]) * q, j1 = std::min(w.rows, (hi - first[i]) * q);
+      if (f[i].block == nullptr) {
+        rows_portable(x, n, in, w, b[i], ys[i], j0, j1);
+        continue;
+      }
+      int64_t j = j0;
+      for (; j + q <= j1; j += q) f[i].block(x, in, w, b[i], ys[i], j);
+      for (; j < j1; ++j) f[i].single(x, in, w, b[i], ys[i], j);
     }
-  }
-  const int64_t out = w.rows;
-  if (isa == Isa::kPortable) {
-    ctx.parallel_for(out, [&](int64_t j0, int64_t j1) { rows_portable(x, n, in, w, b, y, j0, j1); });
-    return;
-  }
-  const Blocks f = pick(isa, w.dtype, n);
-  const int64_t blocks = (out + f.q - 1) / f.q;
-  ctx.parallel_for(blocks, [&](int64_t b0, int64_t b1) {
-    const int64_t j1 = std::min(out, b1 * f.q);
-    int64_t j = b0 * f.q;
-    for (; j + f.q <= j1; j += f.q) f.block(x, in, w, b, y, j);
-    for (; j < j1; ++j) f.single(x, in, w, b, y, j);
   });
 }
 

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "core/exec_context.h"
 #include "kernels/cpu/isa.h"
@@ -27,5 +28,11 @@ constexpr int64_t kLinearRowsMax = 8;
 // x [n, in] (1 <= n <= kLinearRowsMax), w [out, in] (f32/f16/bf16), bias [out] or empty, y [n, out].
 void linear_rows(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const WeightView& w,
                  const WeightView& bias, float* y, Isa isa = best_isa());
+
+// Several linears of the same x in one pass (the q, k and v projections of a layer): y_i = x · w_iᵀ + b_i
+// for i < ws.size(), w_i [out_i, in], biases[i] [out_i] or empty, ys[i] [n, out_i]. The blocks of all
+// parts are split over the threads together: one parallel loop instead of one per part.
+void linear_rows_multi(const ExecContext& ctx, const float* x, int64_t n, int64_t in, std::span<const WeightView> ws,
+                       std::span<const WeightView> biases, std::span<float* const> ys, Isa isa = best_isa());
 
 }  // namespace ct::kernels::cpu

@@ -9,6 +9,8 @@
 // (memory_keys_transposed), then each (head, block of up to 8 query rows) computes its scores as
 // n_kv-wide vector FMAs over the head's kt rows, a vectorised softmax, and P·V with the head's V
 // slice, so every K and V element is read once per 8 query rows.
+// On AVX-512 with head_dim a multiple of 32, each block computes exactly its query rows (a
+// decoder's 5 beams pay for 5, not for the table blocks' 8); other shapes use the SimdTable blocks.
 // Softmax sums are f32 (the ref: double): results agree with the ref to f32 rounding.
 //
 // Layouts: q, out [n_q, heads · head_dim]; v [n_kv, heads · head_dim]; kt [heads, head_dim, ld]
