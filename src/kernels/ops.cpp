@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/gelu_erf.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/linear_rows.h"
 #include "kernels/cpu/memory_attention.h"
@@ -37,6 +38,7 @@ void rms_norm(const ExecContext& ctx, const float* x, int64_t n, int64_t d, cons
   cpu::rms_norm(ctx, x, n, d, w, eps, y);
 }
 void activate(Activation a, float* x, int64_t n) { cpu::activate(a, x, n); }
+void gelu_erf(float* x, int64_t n) { cpu::gelu_erf(x, n); }
 void rope_rotate_half(float* x, int64_t n, int n_heads, int head_dim, int64_t pos0, double theta) {
   cpu::rope_rotate_half(x, n, n_heads, head_dim, pos0, theta);
 }

@@ -34,6 +34,9 @@ void rms_norm(const ExecContext& ctx, const float* x, int64_t n, int64_t d, cons
               float* y);
 // ref/activations.h
 void activate(Activation a, float* x, int64_t n);
+// cpu/gelu_erf.h (twin: ref::gelu_erf): vectorised exact-form GELU, x[0, n) in place, within
+// 1e-7·(1 + |t|) of the reference (activate(kGeluErf) calls std::erf per element).
+void gelu_erf(float* x, int64_t n);
 // ref/rope.h
 void rope_rotate_half(float* x, int64_t n, int n_heads, int head_dim, int64_t pos0, double theta);
 // cpu/memory_attention.h (twin: ref/attention.h, bidirectional): attention over a fixed memory

@@ -207,7 +207,7 @@ void bert_layer_forward(const io::BertConfig& c, const BertLayerWeights& l, floa
 
   std::vector<float> mid(static_cast<std::size_t>(T * H));  // [T, H]
   kernels::linear(ctx, x, T, d, l.inter_w, l.inter_b, mid.data());
-  kernels::activate(kernels::Activation::kGeluErf, mid.data(), T * H);
+  kernels::gelu_erf(mid.data(), T * H);
   if (in.hooks != nullptr && !in.component.empty())
     in.hooks->emit_layer(in.component, in.index, "mlp_act", {mid.data(), T, H});
   std::vector<float> out(td);
@@ -275,7 +275,7 @@ void bert_lm_head(const io::BertConfig& c, const BertLmHeadWeights& w, const flo
   const int64_t d = c.hidden_size;
   std::vector<float> t(static_cast<std::size_t>(n * d));
   kernels::linear(ctx, h, n, d, w.dense_w, w.dense_b, t.data());
-  kernels::activate(kernels::Activation::kGeluErf, t.data(), n * d);
+  kernels::gelu_erf(t.data(), n * d);
   kernels::layer_norm(ctx, t.data(), n, d, w.ln_w, w.ln_b, c.layer_norm_eps, t.data());
   kernels::linear(ctx, t.data(), n, d, w.decoder_w, w.bias, logits);
 }
