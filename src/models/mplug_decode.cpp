@@ -1,5 +1,6 @@
 // mPLUG answer decoder: cross-attention K/V once per answer, cached self-attention, the
-// TextGenerator beam search (vlm-architectures.md 2.5) and the teacher-forced hook pass.
+// TextGenerator beam search (vlm-architectures.md 2.5), the released code's uncached step (the
+// benchmark baseline) and the teacher-forced hook pass.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -58,8 +59,7 @@ std::vector<BertMemoryKv> mplug_decoder_memory(const MplugModel& m, const MplugM
   const MplugConfig& c = m.config;
   std::vector<BertMemoryKv> kv;
   kv.reserve(m.weights.decoder.layers.size());
-  for (const BertLayerWeights& l : m.weights.decoder.layers)
-  {
+  for (const BertLayerWeights& l : m.weights.decoder.layers) {
     kv.push_back(bert_cross_kv(c.bert, l, memory.rows_data.data(), memory.rows, c.bert.hidden_size, {}, ctx));
     bert_memory_keys(c.bert, kv.back(), ctx);  // attended at every step: lay the keys out once
   }
