@@ -4,18 +4,28 @@
 // weights built in memory through the model's own tensor list (distinct buffers, ~1.4 GB f32).
 //
 // Prints, in one run on this machine:
-// - the FMA peak and the GEMM rate measured here (kernels/cpu/gemm on a 577x3072x768 product);
+// - the FMA peak, the GEMM rate (kernels/cpu/gemm on a 577x3072x768 product) and the streaming read
+//   bandwidth measured here;
 // - the end-to-end seconds beside the FLOP floor = counted FLOPs / measured GEMM rate (target: at
 //   most 2x the floor);
-// - the decoder cost per step for the 5 beams with the cross-attention K/V of the memory cached,
-//   against recomputing them every step (the released code's way; target: cached at least 10x
-//   cheaper);
+// - the decoder step for the 5 beams, both ways side by side at every step of one answer (the
+//   beams follow the top-5 of log-softmax + running score, as the beam search does, [SEP] blocked):
+//   cached (cross-attention K/V of the memory once per answer, self-attention K/V cached per beam)
+//   against the released code's way (mplug_decoder_step_released: every beam's whole prefix
+//   through the whole decoder, the memory tiled per beam so each layer recomputes its cross K/V,
+//   no cache; our kernels both ways, so the ratio measures the algorithm). Per-step means over the
+//   answer's steps (the released cost grows with the prefix), their counted FLOPs, the ratio
+//   (target: cached at least 10x cheaper), the cached step beside its bandwidth floor (the bytes it
+//   must read / the measured bandwidth; target at most 2x), and the logits of the two ways checked
+//   equal (max |diff| / max |ref| <= 1e-5 at every step, else exit status 1);
+// - with released=1, the whole beam search the released way too: same answer, seconds per step;
 // - the PyTorch baseline (Debian's torch through /usr/bin/python3, tools/mplug_reference.py's
 //   released-code semantics on random weights of the same shapes, same thread count), when
 //   available, measured in the same run.
 // The machine is shared: figures vary from run to run; run it on a quiet machine for numbers.
 //
-// Usage: mplug_bench [threads=2] [steps=10] [torch=1]
+// Usage: mplug_bench [threads=2] [steps=10] [torch=1] [released=1]
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -29,6 +39,9 @@
 
 #include "core/exec_context.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/linear.h"
+#include "kernels/cpu/linear_rows.h"
+#include "kernels/cpu/peak.h"
 #include "models/mplug.h"
 
 namespace {
@@ -120,12 +133,44 @@ Flops count_flops(const MplugConfig& c, int64_t lq, int beams, int steps) {
   return f;
 }
 
+// Counted FLOPs of one decoder step at position t for `beams` beams over a memory of M rows.
+// Cached: one new row per beam; self-attention over t+1 cached keys, cross over the M cached K/V.
+double cached_step_flops(const MplugConfig& c, double M, int beams, int t) {
+  const double d = c.bert.hidden_size, H = c.bert.intermediate_size, V = c.bert.vocab_size;
+  return beams * (c.decoder_layers * (2 * (6 * d * d + 2 * d * H) + 4 * (t + 1) * d + 4 * M * d) + 2 * (d * d + V * d));
+}
+// The released way: each beam's whole prefix (len = t+1 rows) through every layer (causal
+// self-attention: 2·d·len·(len+1)), the cross K/V of its memory tile recomputed (4·M·d² per layer),
+// cross-attention of every row, and the LM head on every row.
+double released_step_flops(const MplugConfig& c, double M, int beams, int t) {
+  const double d = c.bert.hidden_size, H = c.bert.intermediate_size, V = c.bert.vocab_size, len = t + 1;
+  const double per_layer = len * 2 * (6 * d * d + 2 * d * H) + 2 * d * len * (len + 1) + 4 * M * d * d + 4 * len * M * d;
+  return beams * (c.decoder_layers * per_layer + len * 2 * (d * d + V * d));
+}
+// Bytes the cached step must read at least once: the decoder weights it uses (self-attention,
+// cross q/o, FFN, LM head; f32) and the cached cross K/V.
+double cached_step_bytes(const MplugConfig& c, double M) {
+  const double d = c.bert.hidden_size, H = c.bert.intermediate_size, V = c.bert.vocab_size;
+  const double weights = c.decoder_layers * (6 * d * d + 2 * d * H + 8 * d + H) + (d * d + V * d + V + 3 * d);
+  return 4 * (weights + c.decoder_layers * 2 * M * d);
+}
+
+double max_rel_diff(const std::vector<float>& got, const std::vector<float>& want) {
+  double diff = 0, mag = 0;
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    diff = std::max(diff, std::fabs(static_cast<double>(got[i]) - want[i]));
+    mag = std::max(mag, std::fabs(static_cast<double>(want[i])));
+  }
+  return diff / std::max(mag, 1e-30);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
   const int steps = argc > 2 ? std::atoi(argv[2]) : 10;
   const bool torch = argc > 3 ? std::atoi(argv[3]) != 0 : true;
+  const bool released_search = argc > 4 ? std::atoi(argv[4]) != 0 : true;
   ExecContext ctx(threads, 1);
   std::printf("mplug_bench: mPLUG-base shapes (ViT-B/16 @384 = 577 tokens, BERT 768, 6+6+12 layers, vocab 30522), "
               "beam 5, %d steps, %d threads. Shared noisy machine: expect run-to-run variation.\n", steps, threads);
@@ -177,31 +222,119 @@ int main(int argc, char** argv) {
                 "floor at the measured GEMM rate %.2f s -> %.1fx the floor (target <= 2x)\n",
                 e2e, t_encode, t_decode, res.ids.size(), total_flops / 1e9, floor_s, e2e / floor_s);
 
-    // Decoder step: cached cross K/V vs recomputed each step.
+    // Decoder step, both ways side by side at every step of one answer.
+    const double bandwidth = kernels::cpu::measure_read_bandwidth(ctx, int64_t{1} << 28, 3);
+    const int beams = opt.beam_size;
+    const int64_t V = model.config.bert.vocab_size;
+    const auto M = static_cast<double>(mem.rows);
+    t0 = now_s();
     const std::vector<BertMemoryKv> kv = mplug_decoder_memory(model, mem, ctx);
-    auto fresh_caches = [&] {
-      return std::vector<std::vector<BertSelfCache>>(model.weights.decoder.layers.size(),
-                                                     std::vector<BertSelfCache>(5));
-    };
-    const std::vector<int32_t> beam_tokens(5, 101);
-    std::vector<float> logits;
+    const double t_memory = now_s() - t0;
+    MplugDecoderCache cache(model, beams, steps);
+    std::vector<std::vector<int32_t>> prefixes(beams, std::vector<int32_t>{kMplugBos});
+    std::vector<int32_t> last(beams, kMplugBos);
+    std::vector<float> running(beams, -1e30f);
+    running[0] = 0.0f;
+    std::vector<float> cached_logits, released_logits;
+    double cached_s = 0, cached_best_s = 0, released_s = 0, cached_fl = 0, released_fl = 0, worst_rel = 0;
     const int reps = 3;
-    auto caches = fresh_caches();
-    t0 = now_s();
-    for (int r = 0; r < reps; ++r) mplug_decoder_step(model, kv, caches, beam_tokens, r, logits, ctx);
-    const double cached = (now_s() - t0) / reps;
-    caches = fresh_caches();
-    t0 = now_s();
-    for (int r = 0; r < reps; ++r) {
-      const std::vector<BertMemoryKv> again = mplug_decoder_memory(model, mem, ctx);
-      mplug_decoder_step(model, again, caches, beam_tokens, r, logits, ctx);
+    for (int t = 0; t < steps; ++t) {
+      // The cached step `reps` times from the same state (the mean and the best of them).
+      const MplugDecoderCache before = cache;
+      double sum = 0, best = 1e30;
+      for (int r = 0; r < reps; ++r) {
+        cache = before;
+        const double s0 = now_s();
+        mplug_decoder_step(model, kv, cache, last, t, cached_logits, ctx);
+        const double dt = now_s() - s0;
+        sum += dt;
+        best = std::min(best, dt);
+      }
+      cached_s += sum / reps;
+      cached_best_s += best;
+      const double s0 = now_s();
+      mplug_decoder_step_released(model, mem, prefixes, released_logits, ctx);
+      released_s += now_s() - s0;
+      cached_fl += cached_step_flops(model.config, M, beams, t);
+      released_fl += released_step_flops(model.config, M, beams, t);
+      const double rel = max_rel_diff(cached_logits, released_logits);
+      worst_rel = std::max(worst_rel, rel);
+      if (!(rel <= 1e-5)) {
+        std::printf("FAIL: step %d: cached and released logits differ, max|diff|/max|ref| = %.3g\n", t, rel);
+        return 1;
+      }
+      // Next beams: top `beams` of log-softmax + running over beams x vocab ([SEP] blocked; the
+      // length penalty divides every candidate alike, so it does not change the choice).
+      std::vector<std::pair<float, int64_t>> cand;
+      cand.reserve(static_cast<std::size_t>(beams * V));
+      for (int b = 0; b < beams; ++b) {
+        const float* row = cached_logits.data() + b * V;
+        const float mx = *std::max_element(row, row + V);
+        double z = 0;
+        for (int64_t i = 0; i < V; ++i) z += std::exp(static_cast<double>(row[i]) - mx);
+        const auto lz = static_cast<float>(std::log(z));
+        for (int64_t i = 0; i < V; ++i)
+          if (i != kMplugEos) cand.emplace_back(row[i] - mx - lz + running[b], b * V + i);
+      }
+      std::partial_sort(cand.begin(), cand.begin() + beams, cand.end(),
+                        [](const auto& x, const auto& y) { return x.first > y.first || (x.first == y.first && x.second < y.second); });
+      std::vector<int> parents(beams);
+      std::vector<std::vector<int32_t>> next(beams);
+      for (int j = 0; j < beams; ++j) {
+        parents[j] = static_cast<int>(cand[j].second / V);
+        last[j] = static_cast<int32_t>(cand[j].second % V);
+        running[j] = cand[j].first;
+        next[j] = prefixes[parents[j]];
+        next[j].push_back(last[j]);
+      }
+      prefixes = std::move(next);
+      cache.reorder(parents);
     }
-    const double recomputed = (now_s() - t0) / reps;
-    std::printf("decoder step (5 beams): cached cross K/V %.1f ms, recomputed each step %.1f ms -> %.1fx cheaper "
-                "(target >= 10x; the released code also re-runs the whole prefix per beam, more still)\n",
-                cached * 1e3, recomputed * 1e3, recomputed / cached);
-    std::printf("per-step floor at the GEMM rate: %.2f ms (%.2f GFLOP)\n", fl.per_step / gemm_rate * 1e3,
-                fl.per_step / 1e9);
+    // The LM head's 5-row product both ways (the largest single read of the step).
+    {
+      const kernels::WeightView& head = model.weights.lm_head.decoder_w;  // [V, d]
+      const int64_t d = model.config.bert.hidden_size;
+      std::vector<float> hx(static_cast<std::size_t>(beams * d), 0.01f), hy(static_cast<std::size_t>(beams * V));
+      double old_best = 1e30, new_best = 1e30;
+      for (int r = 0; r < 3; ++r) {
+        double s0 = now_s();
+        kernels::cpu::linear(ctx, hx.data(), beams, d, head, model.weights.lm_head.bias, hy.data());
+        old_best = std::min(old_best, now_s() - s0);
+        s0 = now_s();
+        kernels::cpu::linear_rows(ctx, hx.data(), beams, d, head, model.weights.lm_head.bias, hy.data());
+        new_best = std::min(new_best, now_s() - s0);
+      }
+      std::printf("LM head, %d rows x [%lld, %lld] f32 (%.0f MB): cpu::linear (GEMV per 4 rows) %.2f ms, "
+                  "cpu::linear_rows (one pass) %.2f ms, floor %.2f ms (best of 3 each)\n",
+                  beams, static_cast<long long>(V), static_cast<long long>(d), 4.0 * V * d / 1e6, old_best * 1e3,
+                  new_best * 1e3, 4.0 * V * d / bandwidth * 1e3);
+    }
+    const double floor_step = cached_step_bytes(model.config, M) / bandwidth;
+    std::printf("read bandwidth %.1f GB/s; decoder memory (cross K/V of %lld rows, 12 layers, once per answer) %.1f ms\n",
+                bandwidth / 1e9, static_cast<long long>(mem.rows), t_memory * 1e3);
+    std::printf("decoder step (%d beams, mean over %d steps, logits equal both ways: worst max rel %.2g):\n"
+                "  cached   %.1f ms (best of %d: %.1f ms), %.2f GFLOP; bandwidth floor %.1f ms (%.0f MB) -> %.2fx the floor "
+                "(target <= 2x)\n"
+                "  released %.1f ms, %.1f GFLOP -> cached is %.1fx cheaper per step (target >= 10x)\n",
+                beams, steps, worst_rel, cached_s / steps * 1e3, reps, cached_best_s / steps * 1e3,
+                cached_fl / steps / 1e9, floor_step * 1e3, cached_step_bytes(model.config, M) / 1e6,
+                cached_s / steps / floor_step, released_s / steps * 1e3, released_fl / steps / 1e9,
+                released_s / cached_s);
+    std::printf("  per answer: cached %.2f s (memory K/V + %d steps, %.1f GFLOP) vs released %.2f s (%.0f GFLOP) -> %.1fx\n",
+                t_memory + cached_s, steps, (fl.decoder_memory + cached_fl) / 1e9, released_s, released_fl / 1e9,
+                released_s / (t_memory + cached_s));
+    if (released_search) {
+      MplugGenerateOptions ropt = opt;
+      ropt.released_step = true;
+      t0 = now_s();
+      const MplugBeamResult rres = mplug_beam_search(model, mem, MplugTask::kVqa, ropt, ctx);
+      const double t_released = now_s() - t0;
+      std::printf("beam search the released way: %.2f s (%.1f ms per step) vs cached %.2f s (%.1f ms per step, "
+                  "memory K/V included) -> %.1fx; answers %s\n",
+                  t_released, t_released / steps * 1e3, t_decode, t_decode / steps * 1e3, t_released / t_decode,
+                  rres.ids == res.ids ? "identical" : "DIFFER");
+      if (rres.ids != res.ids) return 1;
+    }
   }
 
   if (torch) {

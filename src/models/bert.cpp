@@ -53,14 +53,19 @@ kernels::AttentionShape bert_shape(const io::BertConfig& c, bool causal, int64_t
   return {h, h, c.hidden_size / h, causal, pos0};
 }
 
-// x ← LN(x + o(attn)), attn [T, d].
+// Up to this many rows (decoding: one row per beam), the row-wise ops whose work is tiny (LayerNorm,
+// attention over a short self-attention cache) run on the calling thread: a parallel loop costs a
+// worker wake-up and a wait, more than the work itself, and on a loaded machine much more.
+constexpr int64_t kSerialRows = 8;
+
+// x ← LN(x + o(attn)), attn [T, d]; the LayerNorm on `ln_ctx`.
 void attention_output(const io::BertConfig& c, const BertAttentionWeights& a, float* x, int64_t T,
-                      const std::vector<float>& attn, const ExecContext& ctx) {
+                      const std::vector<float>& attn, const ExecContext& ctx, const ExecContext& ln_ctx) {
   const int64_t d = c.hidden_size;
   std::vector<float> o(static_cast<std::size_t>(T * d));
   kernels::linear(ctx, attn.data(), T, d, a.o_w, a.o_b, o.data());
   for (std::size_t i = 0; i < o.size(); ++i) x[i] += o[i];
-  kernels::layer_norm(ctx, x, T, d, a.ln_w, a.ln_b, c.layer_norm_eps, x);
+  kernels::layer_norm(ln_ctx, x, T, d, a.ln_w, a.ln_b, c.layer_norm_eps, x);
 }
 
 }  // namespace
@@ -133,14 +138,25 @@ BertMemoryKv bert_cross_kv(const io::BertConfig& c, const BertLayerWeights& l, c
   return kv;
 }
 
+void bert_memory_keys(const io::BertConfig& c, BertMemoryKv& kv, const ExecContext& ctx) {
+  const int h = c.num_attention_heads;
+  const int64_t d = c.hidden_size;
+  kv.kt.resize(static_cast<std::size_t>(d * kernels::memory_keys_stride(kv.rows)));
+  kernels::memory_keys_transposed(ctx, kv.k.data(), kv.rows, h, static_cast<int>(d / h), kv.kt.data());
+}
+
 void bert_layer_forward(const io::BertConfig& c, const BertLayerWeights& l, float* x, int64_t T,
                         const BertLayerInputs& in, const ExecContext& ctx) {
   const int64_t d = c.hidden_size, H = c.intermediate_size;
   const std::size_t td = static_cast<std::size_t>(T * d);
   std::vector<float> q(td), k(td), v(td), attn(td);
-  kernels::linear(ctx, x, T, d, l.self.q_w, l.self.q_b, q.data());
-  kernels::linear(ctx, x, T, d, l.self.k_w, l.self.k_b, k.data());
-  kernels::linear(ctx, x, T, d, l.self.v_w, l.self.v_b, v.data());
+  const ExecContext serial(1);
+  const ExecContext& small = T <= kSerialRows ? serial : ctx;  // tiny row-wise work (see kSerialRows)
+  {  // q, k, v of the same x: one pass when the kernels can fuse them
+    const kernels::WeightView ws[3] = {l.self.q_w, l.self.k_w, l.self.v_w}, bs[3] = {l.self.q_b, l.self.k_b, l.self.v_b};
+    float* const ys[3] = {q.data(), k.data(), v.data()};
+    kernels::linear_multi(ctx, x, T, d, ws, bs, ys);
+  }
   if (!in.caches.empty()) {
     const int64_t n_seq = static_cast<int64_t>(in.caches.size());
     CT_CHECK(T % n_seq == 0, "rows do not split evenly over the caches");
@@ -152,7 +168,7 @@ void bert_layer_forward(const io::BertConfig& c, const BertLayerWeights& l, floa
       cache.k.insert(cache.k.end(), k.begin() + first, k.begin() + last);
       cache.v.insert(cache.v.end(), v.begin() + first, v.begin() + last);
       cache.length += rows;
-      kernels::attention(ctx, q.data() + first, rows, cache.k.data(), cache.v.data(), cache.length,
+      kernels::attention(small, q.data() + first, rows, cache.k.data(), cache.v.data(), cache.length,
                          bert_shape(c, true, pos0), attn.data() + first);
     }
   } else if (in.key_mask.empty()) {
@@ -165,25 +181,39 @@ void bert_layer_forward(const io::BertConfig& c, const BertLayerWeights& l, floa
     if (n == 0) throw InputError("token_ids", "every position is masked");
     kernels::attention(ctx, q.data(), T, kk.data(), vv.data(), n, bert_shape(c, false, 0), attn.data());
   }
-  attention_output(c, l.self, x, T, attn, ctx);
+  attention_output(c, l.self, x, T, attn, ctx, small);
 
   if (in.cross != nullptr) {
     CT_CHECK(l.has_cross, "cross-attention memory given to a layer without cross-attention");
     kernels::linear(ctx, x, T, d, l.cross.q_w, l.cross.q_b, q.data());
-    kernels::attention(ctx, q.data(), T, in.cross->k.data(), in.cross->v.data(), in.cross->rows,
-                       bert_shape(c, false, 0), attn.data());
-    attention_output(c, l.cross, x, T, attn, ctx);
+    const int64_t blocks = in.cross_blocks;
+    if (!in.cross->kt.empty()) {  // keys laid out once per memory (decoder steps)
+      CT_CHECK(blocks == 1, "pre-transposed memory keys with a tiled memory");
+      const int h = c.num_attention_heads;
+      kernels::memory_attention(ctx, q.data(), T, in.cross->kt.data(), in.cross->v.data(), in.cross->rows, h,
+                                static_cast<int>(d / h), attn.data());
+    } else {
+      CT_CHECK(blocks >= 1 && T % blocks == 0 && in.cross->rows % blocks == 0,
+               "cross-attention blocks do not split evenly");
+      const int64_t q_rows = T / blocks, kv_rows = in.cross->rows / blocks;
+      for (int64_t s = 0; s < blocks; ++s) {
+        const int64_t qo = s * q_rows * d, kvo = s * kv_rows * d;
+        kernels::attention(ctx, q.data() + qo, q_rows, in.cross->k.data() + kvo, in.cross->v.data() + kvo, kv_rows,
+                           bert_shape(c, false, 0), attn.data() + qo);
+      }
+    }
+    attention_output(c, l.cross, x, T, attn, ctx, small);
   }
 
   std::vector<float> mid(static_cast<std::size_t>(T * H));  // [T, H]
   kernels::linear(ctx, x, T, d, l.inter_w, l.inter_b, mid.data());
-  kernels::activate(kernels::Activation::kGeluErf, mid.data(), T * H);
+  kernels::gelu_erf(mid.data(), T * H);
   if (in.hooks != nullptr && !in.component.empty())
     in.hooks->emit_layer(in.component, in.index, "mlp_act", {mid.data(), T, H});
   std::vector<float> out(td);
   kernels::linear(ctx, mid.data(), T, H, l.out_w, l.out_b, out.data());
   for (std::size_t i = 0; i < td; ++i) x[i] += out[i];
-  kernels::layer_norm(ctx, x, T, d, l.out_ln_w, l.out_ln_b, c.layer_norm_eps, x);
+  kernels::layer_norm(small, x, T, d, l.out_ln_w, l.out_ln_b, c.layer_norm_eps, x);
 }
 
 std::vector<float> bert_embed(const io::BertConfig& c, const BertEmbeddingWeights& w, std::span<const int32_t> ids,
@@ -245,7 +275,7 @@ void bert_lm_head(const io::BertConfig& c, const BertLmHeadWeights& w, const flo
   const int64_t d = c.hidden_size;
   std::vector<float> t(static_cast<std::size_t>(n * d));
   kernels::linear(ctx, h, n, d, w.dense_w, w.dense_b, t.data());
-  kernels::activate(kernels::Activation::kGeluErf, t.data(), n * d);
+  kernels::gelu_erf(t.data(), n * d);
   kernels::layer_norm(ctx, t.data(), n, d, w.ln_w, w.ln_b, c.layer_norm_eps, t.data());
   kernels::linear(ctx, t.data(), n, d, w.decoder_w, w.bias, logits);
 }

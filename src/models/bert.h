@@ -104,6 +104,9 @@ BertModel load_bert(const std::filesystem::path& model);
 struct BertMemoryKv {
   std::vector<float> k, v;
   int64_t rows = 0;
+  // Empty, or the keys laid out once for kernels::memory_attention ([heads, head_dim, stride], see
+  // bert_memory_keys): then cross-attention over this memory skips the per-call transpose.
+  std::vector<float> kt;
 };
 // Self-attention keys and values of the tokens seen so far (causal decoding): [length, d] each.
 struct BertSelfCache {
@@ -115,6 +118,9 @@ struct BertSelfCache {
 BertMemoryKv bert_cross_kv(const io::BertConfig& c, const BertLayerWeights& l, const float* memory, int64_t rows,
                            int64_t width, std::span<const int32_t> mask, const ExecContext& ctx);
 
+// Fills kv.kt from kv.k, for a memory attended many times (a decoder's steps).
+void bert_memory_keys(const io::BertConfig& c, BertMemoryKv& kv, const ExecContext& ctx);
+
 struct BertLayerInputs {
   std::span<const int32_t> key_mask;     // bidirectional self-attention: [T] or empty (all keys)
   // Causal self-attention when non-empty: the T rows are caches.size() sequences of equal length
@@ -122,6 +128,9 @@ struct BertLayerInputs {
   // its keys/values to caches[s] and attends over it. Empty: bidirectional over the T rows.
   std::span<BertSelfCache> caches;
   const BertMemoryKv* cross = nullptr;   // set: run the layer's cross-attention over it; null: skip it
+  // > 1: `cross` holds this many equal blocks of memory rows (the memory tiled per sequence, as the
+  // released beam search feeds it) and row block s of the T rows attends only to block s.
+  int64_t cross_blocks = 1;
   const Hooks* hooks = nullptr;          // emits <component>.layers.<index>.mlp_act when component is set
   std::string_view component;
   int index = 0;

@@ -132,8 +132,9 @@ LlamaLogits llama_forward(const io::LlamaConfig& c, const LlamaWeights& w, std::
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     const LlamaLayerWeights& l = w.layers[static_cast<std::size_t>(i)];
     kernels::rms_norm(ctx, h.data(), T, d, l.attn_norm, c.rms_norm_eps, xn.data());
-    const kernels::GroupedLinear qkv[] = {{&l.q, q.data()}, {&l.k, k.data()}, {&l.v, v.data()}};
-    kernels::linear_group(ctx, xn.data(), T, d, qkv);
+    const WeightView qkv_w[] = {l.q, l.k, l.v}, no_bias[3] = {};
+    float* const qkv_y[] = {q.data(), k.data(), v.data()};
+    kernels::linear_multi(ctx, xn.data(), T, d, qkv_w, no_bias, qkv_y);
     kernels::rope_rotate_half(q.data(), T, H, hd, pos0, c.rope_theta);
     kernels::rope_rotate_half(k.data(), T, KV, hd, pos0, c.rope_theta);
     cache.append(i, k.data(), v.data(), T);
@@ -142,8 +143,9 @@ LlamaLogits llama_forward(const io::LlamaConfig& c, const LlamaWeights& w, std::
     hooks.emit_layer("lm", i, "attn_out", {o.data(), T, d});
     for (std::size_t j = 0; j < h.size(); ++j) h[j] += o[j];
     kernels::rms_norm(ctx, h.data(), T, d, l.mlp_norm, c.rms_norm_eps, xn.data());
-    const kernels::GroupedLinear gate_up[] = {{&l.gate, gate.data()}, {&l.up, up.data()}};
-    kernels::linear_group(ctx, xn.data(), T, d, gate_up);
+    const WeightView gate_up_w[] = {l.gate, l.up};
+    float* const gate_up_y[] = {gate.data(), up.data()};
+    kernels::linear_multi(ctx, xn.data(), T, d, gate_up_w, std::span<const WeightView>(no_bias, 2), gate_up_y);
     hooks.emit_layer("lm", i, "mlp_gate", {gate.data(), T, ff});
     hooks.emit_layer("lm", i, "mlp_up", {up.data(), T, ff});
     kernels::activate(act, gate.data(), T * ff);

@@ -133,7 +133,9 @@ struct MplugGenerateOptions {
   int max_length = -1;            // -1: 10 for VQA, 25 for captioning
   int min_length = -1;            // -1: 1 for VQA, 8 for captioning
   float length_penalty = 0.6f;
-  bool recompute_cross_kv = false;  // the released code's way (benchmarks only): K/V of M every step
+  // The released code's way (benchmarks and tests only): every step runs
+  // mplug_decoder_step_released (no cache, memory tiled per beam) instead of the cached step.
+  bool released_step = false;
 };
 
 struct MplugBeamResult {
@@ -144,10 +146,41 @@ struct MplugBeamResult {
 // Cross-attention K/V of every decoder layer over the memory, computed once.
 std::vector<BertMemoryKv> mplug_decoder_memory(const MplugModel& m, const MplugMemory& memory,
                                                const ExecContext& ctx);
-// One decoding step for n beams at position `pos`: caches[layer][beam], tokens [n] → logits [n, vocab].
-void mplug_decoder_step(const MplugModel& m, const std::vector<BertMemoryKv>& memory_kv,
-                        std::vector<std::vector<BertSelfCache>>& caches, std::span<const int32_t> tokens, int64_t pos,
-                        std::vector<float>& logits, const ExecContext& ctx);
+
+// The decoder's self-attention K/V for `beams` beams, every layer: [layer][beam] caches of
+// [length, d] each, with room for `max_len` positions reserved up front so steps never allocate.
+// After a beam selection, reorder(parents) makes beam j continue beam parents[j]'s cache: the
+// first child of a parent takes its buffers by swap, further children copy them (into reserved
+// room), so a step moves no data for a beam with one child.
+class MplugDecoderCache {
+ public:
+  MplugDecoderCache(const MplugModel& m, int beams, int max_len);
+  int beams() const { return beams_; }
+  // caches of layer i, one per beam (what bert_layer_forward appends to).
+  std::span<BertSelfCache> layer(std::size_t i) { return live_[i]; }
+  std::size_t layers() const { return live_.size(); }
+  // parents [beams], each in 0..beams−1.
+  void reorder(std::span<const int> parents);
+
+ private:
+  int beams_ = 0;
+  std::vector<std::vector<BertSelfCache>> live_, spare_;  // [layer][beam]
+  std::vector<int> first_child_;                          // [beam] scratch of reorder
+};
+
+// One decoding step for the cache's beams at position `pos`: tokens [beams] → logits [beams, vocab].
+void mplug_decoder_step(const MplugModel& m, const std::vector<BertMemoryKv>& memory_kv, MplugDecoderCache& cache,
+                        std::span<const int32_t> tokens, int64_t pos, std::vector<float>& logits,
+                        const ExecContext& ctx);
+// The released code's step (vlm-architectures.md 2.5 and 4; benchmarks and tests only), with no
+// cache at all: the n beam prefixes (equal lengths, each starting with [CLS]) run through the whole
+// decoder again, over the memory tiled once per beam, so every layer recomputes its cross-attention
+// K/V over n·rows memory rows, and the LM head runs over every position; the logits of each
+// prefix's last position → logits [n, vocab]. The same numbers as mplug_decoder_step (within f32
+// rounding), at many times the FLOPs.
+void mplug_decoder_step_released(const MplugModel& m, const MplugMemory& memory,
+                                 const std::vector<std::vector<int32_t>>& prefixes, std::vector<float>& logits,
+                                 const ExecContext& ctx);
 MplugBeamResult mplug_beam_search(const MplugModel& m, const MplugMemory& memory, MplugTask task,
                                   const MplugGenerateOptions& opt, const ExecContext& ctx);
 // Teacher-forced run over [CLS] + answer[0..n−1): emits decoder.layers.i.output and decoder.logits

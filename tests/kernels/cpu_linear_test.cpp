@@ -103,7 +103,8 @@ TEST(CpuLinear, NoBiasAndThreadCountIndependent) {
   expect_close(x, n, in, wv, y1, want, "no bias");
 }
 
-// A group (q/k/v-like: three matrices of different heights and dtypes over one x) gives exactly
+// A group (q/k/v-like: three matrices of different heights and dtypes over one x, one with a bias)
+// gives exactly
 // what one linear() per matrix gives, for one row (the fused stream) and for several rows, on every
 // ISA and with 1 and 3 threads (a thread's range then starts and ends inside different matrices).
 TEST(CpuLinear, GroupEqualsOneLinearPerMatrix) {
@@ -120,6 +121,9 @@ TEST(CpuLinear, GroupEqualsOneLinearPerMatrix) {
     stored.push_back(store(w, dtypes[m]));
   }
   for (int m = 0; m < 3; ++m) views.push_back(stored[static_cast<std::size_t>(m)].view(dtypes[m], heights[m], in));
+  std::vector<float> bias(static_cast<std::size_t>(heights[1]));  // the middle part has a bias
+  for (auto& e : bias) e = nd(gen);
+  const WeightView bias_view = WeightView::of_f32(bias.data(), 1, heights[1]), no_bias{};
   for (const int64_t n : {int64_t{1}, int64_t{3}, int64_t{9}}) {
     std::vector<float> x(static_cast<std::size_t>(n * in));
     for (auto& e : x) e = nd(gen);
@@ -131,8 +135,9 @@ TEST(CpuLinear, GroupEqualsOneLinearPerMatrix) {
         for (int m = 0; m < 3; ++m) {
           got[m].assign(static_cast<std::size_t>(n * heights[m]), -1.0f);
           want[m].resize(got[m].size());
-          group.push_back({&views[static_cast<std::size_t>(m)], got[m].data()});
-          cpu::linear(ctx, x.data(), n, in, views[static_cast<std::size_t>(m)], WeightView{}, want[m].data(), isa);
+          group.push_back({&views[static_cast<std::size_t>(m)], m == 1 ? &bias_view : &no_bias, got[m].data()});
+          cpu::linear(ctx, x.data(), n, in, views[static_cast<std::size_t>(m)], m == 1 ? bias_view : no_bias,
+                      want[m].data(), isa);
         }
         cpu::linear_group(ctx, x.data(), n, in, group, isa);
         for (int m = 0; m < 3; ++m)

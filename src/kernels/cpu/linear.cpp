@@ -518,20 +518,23 @@ void linear(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const
 void linear_group(const ExecContext& ctx, const float* x, int64_t n, int64_t in,
                   std::span<const GroupedLinear> outs, Isa isa) {
   if (n != 1 || isa != Isa::kAvx512) {
-    for (const GroupedLinear& o : outs) linear(ctx, x, n, in, *o.w, WeightView{}, o.y, isa);
+    for (const GroupedLinear& o : outs) linear(ctx, x, n, in, *o.w, *o.bias, o.y, isa);
     return;
   }
   int64_t total = 0;
+  std::vector<std::vector<float>> biases;  // widened per part, empty when the part has none
   for (const GroupedLinear& o : outs) {
-    check_shapes(n, in, *o.w, WeightView{}, isa);
+    check_shapes(n, in, *o.w, *o.bias, isa);
     total += o.w->rows;
+    biases.push_back(widen_bias(*o.bias));
   }
   // Rows [j0, j1) of the concatenation [outs[0] rows | outs[1] rows | ...].
   ctx.parallel_for(total, [&](int64_t j0, int64_t j1) {
     int64_t first = 0;
-    for (const GroupedLinear& o : outs) {
+    for (std::size_t i = 0; i < outs.size(); ++i) {
+      const GroupedLinear& o = outs[i];
       const int64_t a = std::max(j0, first) - first, b = std::min(j1, first + o.w->rows) - first;
-      if (a < b) stream_fn(o.w->dtype)(x, in, *o.w, nullptr, o.y, a, b);
+      if (a < b) stream_fn(o.w->dtype)(x, in, *o.w, biases[i].empty() ? nullptr : biases[i].data(), o.y, a, b);
       first += o.w->rows;
     }
   });

@@ -36,9 +36,10 @@ constexpr int64_t kGemvChunkedMaxRows = 8;
 void linear(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const WeightView& w,
             const WeightView& bias, float* y, Isa isa = best_isa());
 
-// One output of linear_group: y [n, w->rows] = x · w->ᵀ (no bias).
+// One output of linear_group: y [n, w->rows] = x · w->ᵀ + bias (bias [w->rows], or empty).
 struct GroupedLinear {
   const WeightView* w;
+  const WeightView* bias;
   float* y;
 };
 
