@@ -295,7 +295,8 @@ TEST(HarvestData, MplugOnePromptForAllAndCaptionsWithoutPrompts) {
   EXPECT_EQ(nlohmann::json::parse(r.out)["family"], "mplug");
   EXPECT_TRUE(nlohmann::json::parse(r.out)["input_ids"].get<bool>());
   EXPECT_TRUE(dir_bytes(vqa) == dir_bytes(vqa_ref)) << "mPLUG VQA dataset store differs from single-input harvests";
-  for (const auto& in : manifest(vqa)["inputs"]) EXPECT_EQ(in["prompt"], "what is in the picture?");
+  const nlohmann::json vqa_manifest = manifest(vqa);  // a range-for over a member of a temporary dangles
+  for (const auto& in : vqa_manifest["inputs"]) EXPECT_EQ(in["prompt"], "what is in the picture?");
 
   // Captions: no prompts.txt, no --prompt; vision rows (one per patch + CLS), no input ids;
   // f16 rows, then a resume picks the store's dtype.
