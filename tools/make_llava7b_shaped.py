@@ -114,6 +114,15 @@ def copy_tokenizer(fixture, out):
         src = os.path.join(fixture, f)
         if os.path.exists(src):
             shutil.copy(src, os.path.join(out, f))
+    # The fixture's processor crops to its tiny tower; this tower is 336 (llava-hf's values).
+    pre = os.path.join(out, "preprocessor_config.json")
+    if os.path.exists(pre):
+        with open(pre) as f:
+            p = json.load(f)
+        p["crop_size"] = {"height": 336, "width": 336}
+        p["size"] = {"shortest_edge": 336}
+        with open(pre, "w") as f:
+            json.dump(p, f, indent=2)
     with open(os.path.join(out, "added_tokens.json"), "w") as f:
         json.dump({"<image>": IMAGE_TOKEN, "<pad>": PAD_TOKEN}, f, indent=2)
     with open(os.path.join(fixture, "tokenizer_config.json")) as f:
