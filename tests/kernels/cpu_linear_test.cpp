@@ -9,36 +9,15 @@
 
 #include "kernels/cpu/linear.h"
 #include "kernels/ref/linear.h"
+#include "support/stored_weights.h"
 #include "tensor/convert.h"
 
 namespace ct::kernels {
 namespace {
 
-struct Stored {
-  std::vector<float> f32;
-  std::vector<uint16_t> half;
-  WeightView view(io::DType dt, int64_t rows, int64_t cols) const {
-    if (dt == io::DType::kF32) return WeightView::of_f32(f32.data(), rows, cols);
-    return WeightView{reinterpret_cast<const std::byte*>(half.data()), dt, rows, cols};
-  }
-};
-
-Stored store(const std::vector<float>& v, io::DType dt) {
-  Stored s{v, {}};
-  if (dt != io::DType::kF32) {
-    s.half.resize(v.size());
-    for (std::size_t i = 0; i < v.size(); ++i)
-      s.half[i] = dt == io::DType::kF16 ? tensor::f32_to_f16(v[i]) : tensor::f32_to_bf16(v[i]);
-  }
-  return s;
-}
-
-std::vector<cpu::Isa> isas() {
-  std::vector<cpu::Isa> out;
-  for (cpu::Isa i : {cpu::Isa::kPortable, cpu::Isa::kAvx2, cpu::Isa::kAvx512})
-    if (cpu::isa_supported(i)) out.push_back(i);
-  return out;
-}
+using Stored = testing::StoredWeights;
+Stored store(const std::vector<float>& v, io::DType dt) { return testing::store_weights(v, dt); }
+std::vector<cpu::Isa> isas() { return testing::supported_isas(); }
 
 // Compares y against the double-accumulating reference with a bound scaled by Σ|x||w|.
 void expect_close(const std::vector<float>& x, int64_t n, int64_t in, const WeightView& w, const std::vector<float>& y,

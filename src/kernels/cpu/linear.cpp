@@ -11,9 +11,17 @@
 
 #include "core/error.h"
 #include "kernels/cpu/simd.h"
+#include "kernels/cpu/weight_rows.h"
 #include "tensor/convert.h"
 
 namespace ct::kernels::cpu {
+
+using weight_rows::dot_tail;
+using weight_rows::load_w16;
+using weight_rows::load_w8;
+using weight_rows::row_ptr;
+using weight_rows::rows_portable;
+
 namespace {
 
 struct AlignedDeleter {
@@ -258,40 +266,6 @@ void gemm_parallel(const ExecContext& ctx, const float* x, int64_t n, int64_t in
 // How many blocks of weight rows ahead the GEMV prefetches (into L2).
 constexpr int64_t kAheadBlocks = 2;
 
-// Weight row pointers per dtype.
-template <typename T>
-const T* row_ptr(const WeightView& w, int64_t j) {
-  return reinterpret_cast<const T*>(w.data) + j * w.cols;
-}
-
-// Plain tail: dot of weight row j with x rows over [p0, in), added to sums[r].
-void gemv_tail(const WeightView& w, int64_t j, const float* x, int64_t n, int64_t in, int64_t p0, float* sums) {
-  if (p0 >= in) return;
-  float buf[64];
-  for (int64_t p = p0; p < in; p += 64) {
-    const int64_t len = std::min<int64_t>(64, in - p);
-    w.widen(j * w.cols + p, len, buf);
-    for (int64_t r = 0; r < n; ++r)
-      for (int64_t t = 0; t < len; ++t) sums[r] += buf[t] * x[r * in + p + t];
-  }
-}
-
-void gemv_portable(const float* x, int64_t n, int64_t in, const WeightView& w, const float* bias, float* y,
-                   int64_t j0, int64_t j1) {
-  for (int64_t j = j0; j < j1; ++j) {
-    float sums[kGemvMaxRows] = {};
-    gemv_tail(w, j, x, n, in, 0, sums);
-    for (int64_t r = 0; r < n; ++r) y[r * w.rows + j] = sums[r] + (bias != nullptr ? bias[j] : 0.0f);
-  }
-}
-
-template <typename T>
-CT_INLINE_AVX512 __m512 load16(const T* p) {
-  if constexpr (std::is_same_v<T, float>) return simd::load16_f32(p);
-  else return simd::load16_bf16(p);
-}
-CT_INLINE_AVX512 __m512 load16_half(const uint16_t* p) { return simd::load16_f16(p); }
-
 // Q weight rows at a time (Q = 4 or 1), R rows of x; T the storage type, F16 selects f16 decoding.
 template <int Q, int R, typename T, bool F16>
 CT_TARGET_AVX512 void gemv_rows_avx512(const float* x, int64_t in, const WeightView& w, const float* bias,
@@ -313,15 +287,14 @@ CT_TARGET_AVX512 void gemv_rows_avx512(const float* x, int64_t in, const WeightV
     for (int r = 0; r < R; ++r) xv[r] = _mm512_loadu_ps(x + r * in + p);
     for (int q = 0; q < Q; ++q) {
       __m512 wv;
-      if constexpr (F16) wv = load16_half(rows[q] + p);
-      else wv = load16<T>(rows[q] + p);
+      wv = load_w16<T, F16>(rows[q] + p);
       for (int r = 0; r < R; ++r) acc[q][r] = _mm512_fmadd_ps(wv, xv[r], acc[q][r]);
     }
   }
   for (int q = 0; q < Q; ++q) {
     float sums[R];
     for (int r = 0; r < R; ++r) sums[r] = _mm512_reduce_add_ps(acc[q][r]);
-    gemv_tail(w, j + q, x, R, in, main, sums);
+    dot_tail(w, j + q, x, R, in, main, sums);
     for (int r = 0; r < R; ++r) y[r * w.rows + j + q] = sums[r] + (bias != nullptr ? bias[j + q] : 0.0f);
   }
 }
@@ -330,12 +303,6 @@ CT_TARGET_AVX512 void gemv_rows_avx512(const float* x, int64_t in, const WeightV
 // sequential stream (4 accumulators per row, a software prefetch kStreamAhead bytes ahead that runs
 // on into the following rows), which keeps the memory system busier than Q interleaved row streams.
 constexpr int64_t kStreamAhead = 4096;
-
-template <typename T, bool F16>
-CT_INLINE_AVX512 __m512 load_w16(const T* p) {
-  if constexpr (F16) return load16_half(p);
-  else return load16<T>(p);
-}
 
 template <typename T, bool F16>
 CT_TARGET_AVX512 void gemv_stream_avx512(const float* x, int64_t in, const WeightView& w, const float* bias, float* y,
@@ -357,15 +324,9 @@ CT_TARGET_AVX512 void gemv_stream_avx512(const float* x, int64_t in, const Weigh
     }
     for (; p < main16; p += 16) a0 = _mm512_fmadd_ps(load_w16<T, F16>(row + p), _mm512_loadu_ps(x + p), a0);
     float sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-    gemv_tail(w, j, x, 1, in, main16, &sum);
+    dot_tail(w, j, x, 1, in, main16, &sum);
     y[j] = sum + (bias != nullptr ? bias[j] : 0.0f);
   }
-}
-
-template <typename T>
-CT_INLINE_AVX2 __m256 load8(const T* p) {
-  if constexpr (std::is_same_v<T, float>) return simd::load8_f32(p);
-  else return simd::load8_bf16(p);
 }
 
 template <int Q, int R, typename T, bool F16>
@@ -386,15 +347,14 @@ CT_TARGET_AVX2 void gemv_rows_avx2(const float* x, int64_t in, const WeightView&
     for (int r = 0; r < R; ++r) xv[r] = _mm256_loadu_ps(x + r * in + p);
     for (int q = 0; q < Q; ++q) {
       __m256 wv;
-      if constexpr (F16) wv = simd::load8_f16(rows[q] + p);
-      else wv = load8<T>(rows[q] + p);
+      wv = load_w8<T, F16>(rows[q] + p);
       for (int r = 0; r < R; ++r) acc[q][r] = _mm256_fmadd_ps(wv, xv[r], acc[q][r]);
     }
   }
   for (int q = 0; q < Q; ++q) {
     float sums[R];
     for (int r = 0; r < R; ++r) sums[r] = simd::hsum8(acc[q][r]);
-    gemv_tail(w, j + q, x, R, in, main, sums);
+    dot_tail(w, j + q, x, R, in, main, sums);
     for (int r = 0; r < R; ++r) y[r * w.rows + j + q] = sums[r] + (bias != nullptr ? bias[j + q] : 0.0f);
   }
 }
@@ -474,7 +434,7 @@ void linear_gemv(const ExecContext& ctx, const float* x, int64_t n, int64_t in, 
   const float* bp = b.empty() ? nullptr : b.data();
   const int64_t out = w.rows;
   if (isa == Isa::kPortable) {
-    ctx.parallel_for(out, [&](int64_t j0, int64_t j1) { gemv_portable(x, n, in, w, bp, y, j0, j1); });
+    ctx.parallel_for(out, [&](int64_t j0, int64_t j1) { rows_portable<kGemvMaxRows>(x, n, in, w, bp, y, j0, j1); });
     return;
   }
   GemvRows quad = nullptr, single = nullptr;

@@ -7,52 +7,20 @@
 
 #include "core/error.h"
 #include "kernels/cpu/simd.h"
+#include "kernels/cpu/weight_rows.h"
 
 namespace ct::kernels::cpu {
+
+using weight_rows::dot_tail;
+using weight_rows::load_w16;
+using weight_rows::load_w8;
+using weight_rows::row_ptr;
+
 namespace {
 
 // Each weight row stream is prefetched this many bytes ahead (into L1), once per cache line; the
 // prefetches run on into the following rows, which are the next block's.
 constexpr int64_t kPrefetchBytes = 4096;
-
-template <typename T>
-const T* row_ptr(const WeightView& w, int64_t j) {
-  return reinterpret_cast<const T*>(w.data) + j * w.cols;
-}
-
-// sums[r] += W[j, p0:in) · x[r, p0:in) for r < n (the tail past the vector width).
-void dot_tail(const WeightView& w, int64_t j, const float* x, int64_t n, int64_t in, int64_t p0, float* sums) {
-  float buf[64];
-  for (int64_t p = p0; p < in; p += 64) {
-    const int64_t len = std::min<int64_t>(64, in - p);
-    w.widen(j * w.cols + p, len, buf);
-    for (int64_t r = 0; r < n; ++r)
-      for (int64_t t = 0; t < len; ++t) sums[r] += buf[t] * x[r * in + p + t];
-  }
-}
-
-void rows_portable(const float* x, int64_t n, int64_t in, const WeightView& w, const float* bias, float* y,
-                   int64_t j0, int64_t j1) {
-  for (int64_t j = j0; j < j1; ++j) {
-    float sums[kLinearRowsMax] = {};
-    dot_tail(w, j, x, n, in, 0, sums);
-    for (int64_t r = 0; r < n; ++r) y[r * w.rows + j] = sums[r] + (bias != nullptr ? bias[j] : 0.0f);
-  }
-}
-
-template <typename T, bool F16>
-CT_INLINE_AVX512 __m512 load_w16(const T* p) {
-  if constexpr (F16) return simd::load16_f16(p);
-  else if constexpr (std::is_same_v<T, float>) return simd::load16_f32(p);
-  else return simd::load16_bf16(p);
-}
-
-template <typename T, bool F16>
-CT_INLINE_AVX2 __m256 load_w8(const T* p) {
-  if constexpr (F16) return simd::load8_f16(p);
-  else if constexpr (std::is_same_v<T, float>) return simd::load8_f32(p);
-  else return simd::load8_bf16(p);
-}
 
 // Weight rows j..j+Q−1 against the R rows of x: y[r, j + q].
 template <int Q, int R, typename T, bool F16>
@@ -208,7 +176,7 @@ void linear_rows_multi(const ExecContext& ctx, const float* x, int64_t n, int64_
       const int q = f[i].q;
       const int64_t j0 = (lo - first[i]) * q, j1 = std::min(w.rows, (hi - first[i]) * q);
       if (f[i].block == nullptr) {
-        rows_portable(x, n, in, w, b[i], ys[i], j0, j1);
+        weight_rows::rows_portable<kLinearRowsMax>(x, n, in, w, b[i], ys[i], j0, j1);
         continue;
       }
       int64_t j = j0;
