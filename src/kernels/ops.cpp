@@ -17,14 +17,11 @@ namespace ct::kernels {
 
 void linear(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const WeightView& w,
             const WeightView& bias, float* y) {
-  // 5..8 rows (beam search, one row per beam): cpu::linear_rows reads the weights once, where
-  // cpu::linear streams them once per 4 rows.
-  if (n > cpu::kGemvMaxRows && n <= cpu::kLinearRowsMax) cpu::linear_rows(ctx, x, n, in, w, bias, y);
-  else cpu::linear(ctx, x, n, in, w, bias, y);
+  cpu::linear(ctx, x, n, in, w, bias, y);
 }
 void linear_multi(const ExecContext& ctx, const float* x, int64_t n, int64_t in, std::span<const WeightView> ws,
                   std::span<const WeightView> biases, std::span<float* const> ys) {
-  if (n > cpu::kGemvMaxRows && n <= cpu::kLinearRowsMax) {
+  if (n > 1 && n <= cpu::kLinearRowsMax) {
     cpu::linear_rows_multi(ctx, x, n, in, ws, biases, ys);
     return;
   }

@@ -26,7 +26,7 @@ void linear(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const
             const WeightView& bias, float* y);
 // Several linears of the same x [n, in] (a layer's q, k, v; LLaMA's gate, up): ys[i] = x · ws[i]ᵀ +
 // biases[i] (empty views: no bias). One row (decode): one parallel stream over all the weights
-// (cpu::linear_group); 5..8 rows (beam search): one parallel pass (cpu::linear_rows_multi); else
+// (cpu::linear_group); 2..8 rows (beam search): one parallel pass (cpu::linear_rows_multi); else
 // linear() per part. Each output equals what linear() gives for its part.
 void linear_multi(const ExecContext& ctx, const float* x, int64_t n, int64_t in, std::span<const WeightView> ws,
                   std::span<const WeightView> biases, std::span<float* const> ys);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/cpu/linear_rows.h"
 #include "kernels/cpu/simd.h"
 #include "kernels/cpu/weight_rows.h"
 #include "tensor/convert.h"
@@ -18,9 +19,7 @@ namespace ct::kernels::cpu {
 
 using weight_rows::dot_tail;
 using weight_rows::load_w16;
-using weight_rows::load_w8;
 using weight_rows::row_ptr;
-using weight_rows::rows_portable;
 
 namespace {
 
@@ -261,43 +260,7 @@ void gemm_parallel(const ExecContext& ctx, const float* x, int64_t n, int64_t in
   });
 }
 
-// ---- GEMV: 1..4 rows of x against streamed weight rows -------------------------------------
-
-// How many blocks of weight rows ahead the GEMV prefetches (into L2).
-constexpr int64_t kAheadBlocks = 2;
-
-// Q weight rows at a time (Q = 4 or 1), R rows of x; T the storage type, F16 selects f16 decoding.
-template <int Q, int R, typename T, bool F16>
-CT_TARGET_AVX512 void gemv_rows_avx512(const float* x, int64_t in, const WeightView& w, const float* bias,
-                                       float* y, int64_t j) {
-  __m512 acc[Q][R];
-  for (int q = 0; q < Q; ++q)
-    for (int r = 0; r < R; ++r) acc[q][r] = _mm512_setzero_ps();
-  const T* rows[Q];
-  for (int q = 0; q < Q; ++q) rows[q] = row_ptr<T>(w, j + q);
-  const int64_t main = in / 16 * 16;
-  // The Q rows are one contiguous run of memory; while it is consumed, the run kAheadBlocks further
-  // on is prefetched at the same pace, so no block starts cold.
-  const uintptr_t next = reinterpret_cast<uintptr_t>(rows[0]) + static_cast<uintptr_t>(kAheadBlocks * Q * in) * sizeof(T);
-  constexpr int64_t kStep = Q * 16 * static_cast<int64_t>(sizeof(T));
-  for (int64_t p = 0; p < main; p += 16) {
-    for (int64_t b = 0; b < kStep; b += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(next + static_cast<uintptr_t>(p / 16 * kStep + b)), _MM_HINT_T1);
-    __m512 xv[R];
-    for (int r = 0; r < R; ++r) xv[r] = _mm512_loadu_ps(x + r * in + p);
-    for (int q = 0; q < Q; ++q) {
-      __m512 wv;
-      wv = load_w16<T, F16>(rows[q] + p);
-      for (int r = 0; r < R; ++r) acc[q][r] = _mm512_fmadd_ps(wv, xv[r], acc[q][r]);
-    }
-  }
-  for (int q = 0; q < Q; ++q) {
-    float sums[R];
-    for (int r = 0; r < R; ++r) sums[r] = _mm512_reduce_add_ps(acc[q][r]);
-    dot_tail(w, j + q, x, R, in, main, sums);
-    for (int r = 0; r < R; ++r) y[r * w.rows + j + q] = sums[r] + (bias != nullptr ? bias[j + q] : 0.0f);
-  }
-}
+// ---- GEMV: one row of x against streamed weight rows (2..8 rows: linear_rows.h) ------------
 
 // One row of x (decode): the thread's weight rows are one contiguous run, read as a single
 // sequential stream (4 accumulators per row, a software prefetch kStreamAhead bytes ahead that runs
@@ -326,59 +289,6 @@ CT_TARGET_AVX512 void gemv_stream_avx512(const float* x, int64_t in, const Weigh
     float sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
     dot_tail(w, j, x, 1, in, main16, &sum);
     y[j] = sum + (bias != nullptr ? bias[j] : 0.0f);
-  }
-}
-
-template <int Q, int R, typename T, bool F16>
-CT_TARGET_AVX2 void gemv_rows_avx2(const float* x, int64_t in, const WeightView& w, const float* bias, float* y,
-                                   int64_t j) {
-  __m256 acc[Q][R];
-  for (int q = 0; q < Q; ++q)
-    for (int r = 0; r < R; ++r) acc[q][r] = _mm256_setzero_ps();
-  const T* rows[Q];
-  for (int q = 0; q < Q; ++q) rows[q] = row_ptr<T>(w, j + q);
-  const int64_t main = in / 8 * 8;
-  const uintptr_t next = reinterpret_cast<uintptr_t>(rows[0]) + static_cast<uintptr_t>(kAheadBlocks * Q * in) * sizeof(T);
-  constexpr int64_t kStep = Q * 8 * static_cast<int64_t>(sizeof(T));
-  for (int64_t p = 0; p < main; p += 8) {
-    for (int64_t b = 0; b < kStep; b += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(next + static_cast<uintptr_t>(p / 8 * kStep + b)), _MM_HINT_T1);
-    __m256 xv[R];
-    for (int r = 0; r < R; ++r) xv[r] = _mm256_loadu_ps(x + r * in + p);
-    for (int q = 0; q < Q; ++q) {
-      __m256 wv;
-      wv = load_w8<T, F16>(rows[q] + p);
-      for (int r = 0; r < R; ++r) acc[q][r] = _mm256_fmadd_ps(wv, xv[r], acc[q][r]);
-    }
-  }
-  for (int q = 0; q < Q; ++q) {
-    float sums[R];
-    for (int r = 0; r < R; ++r) sums[r] = simd::hsum8(acc[q][r]);
-    dot_tail(w, j + q, x, R, in, main, sums);
-    for (int r = 0; r < R; ++r) y[r * w.rows + j + q] = sums[r] + (bias != nullptr ? bias[j + q] : 0.0f);
-  }
-}
-
-using GemvRows = void (*)(const float*, int64_t, const WeightView&, const float*, float*, int64_t);
-
-template <int R, typename T, bool F16>
-void gemv_table(Isa isa, GemvRows& quad, GemvRows& single) {
-  if (isa == Isa::kAvx512) {
-    quad = gemv_rows_avx512<4, R, T, F16>;
-    single = gemv_rows_avx512<1, R, T, F16>;
-  } else {
-    quad = gemv_rows_avx2<4, R, T, F16>;
-    single = gemv_rows_avx2<1, R, T, F16>;
-  }
-}
-
-template <int R>
-void gemv_pick(Isa isa, io::DType dt, GemvRows& quad, GemvRows& single) {
-  switch (dt) {
-    case io::DType::kF32: gemv_table<R, float, false>(isa, quad, single); return;
-    case io::DType::kBF16: gemv_table<R, uint16_t, false>(isa, quad, single); return;
-    case io::DType::kF16: gemv_table<R, uint16_t, true>(isa, quad, single); return;
-    default: CT_CHECK(false, "linear: weight dtype is not f32, f16 or bf16");
   }
 }
 
@@ -425,54 +335,29 @@ StreamFn stream_fn(io::DType dt) {
 
 }  // namespace
 
+static_assert(kGemvMaxRows == kLinearRowsMax, "the GEMV path hands 2..kGemvMaxRows rows to linear_rows");
+
 void linear_gemv(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const WeightView& w,
                  const WeightView& bias, float* y, Isa isa) {
   check_shapes(n, in, w, bias, isa);
   CT_CHECK(n <= kGemvMaxRows, "linear_gemv: more rows than the GEMV path takes");
   if (n == 0) return;
+  if (n > 1 || isa != Isa::kAvx512) {
+    linear_rows(ctx, x, n, in, w, bias, y, isa);
+    return;
+  }
   const std::vector<float> b = widen_bias(bias);
   const float* bp = b.empty() ? nullptr : b.data();
-  const int64_t out = w.rows;
-  if (isa == Isa::kPortable) {
-    ctx.parallel_for(out, [&](int64_t j0, int64_t j1) { rows_portable<kGemvMaxRows>(x, n, in, w, bp, y, j0, j1); });
-    return;
-  }
-  GemvRows quad = nullptr, single = nullptr;
-  switch (n) {
-    case 1: gemv_pick<1>(isa, w.dtype, quad, single); break;
-    case 2: gemv_pick<2>(isa, w.dtype, quad, single); break;
-    case 3: gemv_pick<3>(isa, w.dtype, quad, single); break;
-    default: gemv_pick<4>(isa, w.dtype, quad, single); break;
-  }
-  if (n == 1 && isa == Isa::kAvx512) {
-    const StreamFn fn = stream_fn(w.dtype);
-    ctx.parallel_for(out, [&](int64_t j0, int64_t j1) { fn(x, in, w, bp, y, j0, j1); });
-    return;
-  }
-  // Blocks of 4 weight rows, split statically over the threads.
-  const int64_t quads = (out + 3) / 4;
-  ctx.parallel_for(quads, [&](int64_t q0, int64_t q1) {
-    const int64_t j1 = std::min(out, q1 * 4);
-    int64_t j = q0 * 4;
-    for (; j + 4 <= j1; j += 4) quad(x, in, w, bp, y, j);
-    for (; j < j1; ++j) single(x, in, w, bp, y, j);
-  });
+  const StreamFn fn = stream_fn(w.dtype);
+  ctx.parallel_for(w.rows, [&](int64_t j0, int64_t j1) { fn(x, in, w, bp, y, j0, j1); });
 }
 
 void linear(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const WeightView& w,
             const WeightView& bias, float* y, Isa isa) {
-  if (n <= kGemvMaxRows) {
-    linear_gemv(ctx, x, n, in, w, bias, y, isa);
-  } else if (n <= kGemvChunkedMaxRows) {
-    // A few rows (beam search: 5 beams): streaming the weights once per 4 rows beats packing them
-    // for the GEMM, which reads and writes every weight before any arithmetic (bench/mplug_bench).
-    for (int64_t r = 0; r < n; r += kGemvMaxRows) {
-      const int64_t rows = std::min<int64_t>(kGemvMaxRows, n - r);
-      linear_gemv(ctx, x + r * in, rows, in, w, bias, y + r * w.rows, isa);
-    }
-  } else {
-    linear_gemm(ctx, x, n, in, w, bias, y, isa);
-  }
+  // Up to kGemvMaxRows rows (decode, beam search) streaming the weights once beats packing them for
+  // the GEMM, which reads and writes every weight before any arithmetic (bench/mplug_bench).
+  if (n <= kGemvMaxRows) linear_gemv(ctx, x, n, in, w, bias, y, isa);
+  else linear_gemm(ctx, x, n, in, w, bias, y, isa);
 }
 
 void linear_group(const ExecContext& ctx, const float* x, int64_t n, int64_t in,

@@ -7,9 +7,10 @@
 //   never converted as a whole), x is packed into MR-tall panels, and an MR x NR register-tile
 //   micro-kernel (AVX-512 14x32, AVX2 6x16, portable 4x8) accumulates into y; the bias is added
 //   when the first slice is stored.
-// - GEMV (n <= kGemvMaxRows, decode): each weight row is streamed once from memory, widened in
-//   registers and dotted with all n rows of x at once, so the cost is the weight bytes at memory
-//   bandwidth.
+// - GEMV (n <= kGemvMaxRows: decode, beam search): each weight row is streamed once from memory,
+//   widened in registers and dotted with all n rows of x at once, so the cost is the weight bytes at
+//   memory bandwidth. One row on AVX-512 is a single sequential stream per thread (here); 2..8 rows,
+//   or other instruction sets, are linear_rows.h's blocks of weight rows.
 // Threads split the output features statically (whole panels / row blocks); every output element
 // is summed by one thread in a fixed order, so results do not depend on the thread count (they do
 // depend on the path and the instruction set, within f32 rounding).
@@ -28,9 +29,8 @@
 
 namespace ct::kernels::cpu {
 
-constexpr int64_t kGemvMaxRows = 4;
-// Up to this many rows, linear() runs the GEMV path once per 4 rows instead of the GEMM.
-constexpr int64_t kGemvChunkedMaxRows = 8;
+// Up to this many rows of x, linear() streams the weights (GEMV) instead of packing them (GEMM).
+constexpr int64_t kGemvMaxRows = 8;
 
 // x [n, in], w [out, in] (f32/f16/bf16), bias [out] or empty, y [n, out].
 void linear(const ExecContext& ctx, const float* x, int64_t n, int64_t in, const WeightView& w,

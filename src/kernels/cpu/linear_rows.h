@@ -2,9 +2,8 @@
 // kLinearRowsMax), reading W once: the twin of kernels/ref/linear.h (the same op), tested against
 // it on odd shapes in every weight dtype and instruction set.
 //
-// Why a separate kernel: cpu::linear runs its GEMV path 4 rows at a time, so 5..8 rows stream every
-// weight from memory twice; at decode sizes the cost is the weight bytes, so one pass halves it.
-// Each block of Q weight rows (AVX-512: Q = 4; AVX2: 2 up to 4 rows, else 1) is widened in
+// cpu::linear's GEMV path for 2..8 rows (and for one row without AVX-512): at these sizes the cost
+// is the weight bytes, so every weight is read once for all the rows. Each block of Q weight rows (AVX-512: Q = 4; AVX2: 2 up to 4 rows, else 1) is widened in
 // registers and dotted with all n rows of x at once, Q·n accumulators in registers.
 // Threads split the output features statically in blocks of Q; every output element is summed by
 // one thread in a fixed order, so results do not depend on the thread count.
