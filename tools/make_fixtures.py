@@ -25,22 +25,23 @@ Weight lineage built in on purpose (for the lineage feature):
 - mplug_* text_encoder layers 0..1 == bert layers 0..1 + small noise (mPLUG starts from BERT);
   every other mPLUG tensor is as generated from its own seed.
 - llava_hf_newkeys and bert are independent.
+Serialisation lives in fixture_writers.py, the tokenizer files in fixture_tokenizers.py.
 """
 
 import argparse
 import collections
-import io
-import json
 import os
-import random
 import shutil
-import struct
-import subprocess
 import sys
-import tempfile
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_tokenizers import (  # noqa: E402
+    IMAGE_TOKEN, LLAVA_CHAT_TEMPLATE, PAD_TOKEN, train_spm, wordpiece_vocab, write_llama_tokenizer)
+from fixture_writers import (  # noqa: E402
+    write_safetensors, write_sharded_safetensors, to_torch_sd, torch_save, write_json, write_text)
 
 # --------------------------------------------------------------------------------------------
 # Tiny configurations (spec section 5, with sizes that are not multiples of 8 where the
@@ -51,10 +52,6 @@ CLIP_V_POS = (CLIP_V["image"] // CLIP_V["patch"]) ** 2 + 1  # 226
 
 LM = dict(hidden=24, ffn=40, layers=2, heads=4, kv_heads=4, vocab=320, hf_vocab=336)
 LM_GQA = dict(hidden=24, ffn=40, layers=2, heads=4, kv_heads=2, vocab=320, hf_vocab=336)
-
-SPM_VOCAB = 320
-IMAGE_TOKEN = 320
-PAD_TOKEN = 321
 
 BERT = dict(hidden=32, layers=5, heads=4, ffn=37, vocab=1124, type_vocab=16, max_pos=512)
 
@@ -358,259 +355,6 @@ def mplug_finetuned_state(pre, seed):
         if isinstance(v, str):
             sd[k] = renamed[v]
     return sd
-
-
-# --------------------------------------------------------------------------------------------
-# Writers
-
-ST_DTYPE = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.dtype(np.int64): "I64"}
-
-
-def to_bytes(arr, dtype):
-    """(safetensors dtype name, raw little-endian bytes) of arr cast to dtype ('f32','f16','bf16')."""
-    if arr.dtype == np.int64:
-        return "I64", np.ascontiguousarray(arr, dtype="<i8").tobytes()
-    if dtype == "f32":
-        return "F32", np.ascontiguousarray(arr, dtype="<f4").tobytes()
-    if dtype == "f16":
-        return "F16", np.ascontiguousarray(arr.astype(np.float16), dtype="<f2").tobytes()
-    if dtype == "bf16":
-        t = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).to(torch.bfloat16)
-        return "BF16", t.view(torch.int16).numpy().astype("<i2").tobytes()
-    raise ValueError(dtype)
-
-
-def write_safetensors(path, sd, dtype, metadata=None):
-    """Hand-written safetensors: u64 LE header length, space-padded JSON header, raw data."""
-    names = sorted(sd)
-    header = {"__metadata__": metadata if metadata is not None else {"format": "pt"}}
-    blobs = []
-    off = 0
-    for n in names:
-        st, raw = to_bytes(sd[n], dtype)
-        header[n] = {"dtype": st, "shape": list(sd[n].shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    hjson = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    hjson += b" " * ((8 - len(hjson) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(hjson)))
-        f.write(hjson)
-        for b in blobs:
-            f.write(b)
-    return off
-
-
-def nbytes(arr, dtype):
-    if arr.dtype == np.int64:
-        return arr.size * 8
-    return arr.size * (4 if dtype == "f32" else 2)
-
-
-def split_shards(names, sizes, n_shards):
-    """Contiguous split of names (in order) into n_shards of roughly equal byte size."""
-    total = sum(sizes[n] for n in names)
-    shards, cur, acc = [], [], 0
-    for n in names:
-        cur.append(n)
-        acc += sizes[n]
-        if len(shards) < n_shards - 1 and acc >= total * (len(shards) + 1) / n_shards:
-            shards.append(cur)
-            cur = []
-    shards.append(cur)
-    assert len(shards) == n_shards and all(shards), "shard split failed"
-    return shards
-
-
-def write_sharded_safetensors(dirpath, sd, dtype, n_shards):
-    names = list(sd)
-    sizes = {n: nbytes(sd[n], dtype) for n in names}
-    shards = split_shards(names, sizes, n_shards)
-    weight_map, files = {}, []
-    for i, group in enumerate(shards):
-        fname = f"model-{i + 1:05d}-of-{n_shards:05d}.safetensors"
-        write_safetensors(os.path.join(dirpath, fname), {n: sd[n] for n in group}, dtype)
-        files.append(fname)
-        for n in group:
-            weight_map[n] = fname
-    index = {"metadata": {"total_size": sum(sizes.values())},
-             "weight_map": dict(sorted(weight_map.items()))}
-    write_json(os.path.join(dirpath, "model.safetensors.index.json"), index)
-    return files + ["model.safetensors.index.json"]
-
-
-def to_torch_sd(sd, dtype):
-    """numpy state dict -> torch OrderedDict; string values are aliases of another key (shared storage)."""
-    out = collections.OrderedDict()
-    for k, v in sd.items():
-        if isinstance(v, str):
-            out[k] = out[v] if v in out else None
-            continue
-        t = torch.from_numpy(np.array(v, copy=True))
-        if t.dtype == torch.float32:
-            if dtype == "f16" and not k.endswith("rotary_emb.inv_freq"):
-                t = t.to(torch.float16)
-        out[k] = t.clone()
-    for k, v in sd.items():  # aliases to later keys
-        if isinstance(v, str) and out[k] is None:
-            out[k] = out[v]
-    return out
-
-
-def torch_save(path, obj, archive_name=None):
-    """torch.save; with archive_name=None the zip root is derived from the file name (as torch 1.x
-    does for paths); with "archive" it is written through a buffer (as torch does for file objects)."""
-    if archive_name == "archive":
-        buf = io.BytesIO()
-        torch.save(obj, buf)
-        with open(path, "wb") as f:
-            f.write(buf.getvalue())
-    else:
-        torch.save(obj, path)
-
-
-def write_json(path, obj, sort_keys=True):
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(json.dumps(obj, indent=2, sort_keys=sort_keys) + "\n")
-
-
-def write_text(path, text):
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-
-
-# --------------------------------------------------------------------------------------------
-# Tokenizers
-
-WORDS = (
-    "the a an and or but of to in on at by for with from over under near into onto about "
-    "cat dog bird horse cow sheep fish man woman child boy girl person people player team "
-    "red blue green yellow white black brown orange purple gray pink small large big tall "
-    "short old young happy sad fast slow hot cold wet dry bright dark round square long "
-    "is are was were has have had sits stands runs walks jumps eats drinks holds looks plays "
-    "table chair bed car bus train bike boat plane road street tree grass sky cloud sun water "
-    "beach field park room kitchen window door wall floor picture image photo screen sign "
-    "what where who how many which color there this that these those one two three four five "
-    "ball hat shirt shoe bag cup plate bowl pizza cake apple banana sandwich phone laptop book "
-    "question answer describe show tell assistant user see seen looking playing running sitting"
-).split()
-
-
-def corpus_text():
-    rnd = random.Random(20240501)
-    lines = []
-    for i in range(2500):
-        n = rnd.randint(4, 14)
-        ws = [rnd.choice(WORDS) for _ in range(n)]
-        # lowercase, no digits: the alphabet must leave room for merges in 320 - 259 pieces
-        s = " ".join(ws) + rnd.choice([".", ".", ".", "?", "!", ","])
-        if rnd.random() < 0.2:
-            s = "USER: " + s + " ASSISTANT:"
-        lines.append(s)
-    return "\n".join(lines) + "\n"
-
-
-def train_spm():
-    """Train the tiny LLaMA-style SentencePiece BPE model; returns its bytes."""
-    with tempfile.TemporaryDirectory() as tmp:
-        write_text(os.path.join(tmp, "corpus.txt"), corpus_text())
-        cmd = ["spm_train", "--input=corpus.txt", "--model_prefix=tokenizer", "--model_type=bpe",
-               f"--vocab_size={SPM_VOCAB}", "--byte_fallback=true", "--bos_id=1", "--eos_id=2",
-               "--unk_id=0", "--pad_id=-1", "--num_threads=1", "--input_sentence_size=0",
-               "--shuffle_input_sentence=false", "--character_coverage=1.0",
-               "--split_digits=true", "--allow_whitespace_only_pieces=true",
-               "--remove_extra_whitespaces=false", "--normalization_rule_name=identity"]
-        r = subprocess.run(cmd, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        if r.returncode != 0:
-            sys.stderr.write(r.stderr.decode("utf-8", "replace"))
-            raise SystemExit("make_fixtures: spm_train failed")
-        with open(os.path.join(tmp, "tokenizer.model"), "rb") as f:
-            return f.read()
-
-
-def added_token(content):
-    return {"content": content, "lstrip": False, "normalized": False, "rstrip": False,
-            "single_word": False, "special": True}
-
-
-LLAVA_CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "{{ message['role'].upper() + ': ' }}"
-    "{% if message['content'] is string %}{{ message['content'] + ' ' }}"
-    "{% else %}"
-    "{% for item in message['content'] %}{% if item['type'] == 'image' %}{{ '<image>\\n' }}{% endif %}{% endfor %}"
-    "{% for item in message['content'] %}{% if item['type'] == 'text' %}{{ item['text'] + ' ' }}{% endif %}{% endfor %}"
-    "{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}"
-)
-
-
-def write_llama_tokenizer(d, spm_bytes, llava_hf):
-    with open(os.path.join(d, "tokenizer.model"), "wb") as f:
-        f.write(spm_bytes)
-    decoder = {"0": added_token("<unk>"), "1": added_token("<s>"), "2": added_token("</s>")}
-    cfg = {
-        "add_bos_token": True,
-        "add_eos_token": False,
-        "bos_token": "<s>",
-        "clean_up_tokenization_spaces": False,
-        "eos_token": "</s>",
-        "legacy": False,
-        "sp_model_kwargs": {},
-        "tokenizer_class": "LlamaTokenizer",
-        "unk_token": "<unk>",
-        "use_default_system_prompt": False,
-    }
-    special = {"bos_token": added_token("<s>"), "eos_token": added_token("</s>"),
-               "unk_token": added_token("<unk>")}
-    for s in special.values():
-        del s["special"]
-    if llava_hf:
-        decoder[str(IMAGE_TOKEN)] = added_token("<image>")
-        decoder[str(PAD_TOKEN)] = added_token("<pad>")
-        cfg.update({"model_max_length": 1000000000000000019884624838656, "pad_token": "<pad>",
-                    "padding_side": "left", "processor_class": "LlavaProcessor",
-                    "trust_remote_code": False})
-        special["pad_token"] = "<pad>"
-        write_json(os.path.join(d, "added_tokens.json"), {"<image>": IMAGE_TOKEN, "<pad>": PAD_TOKEN})
-    else:
-        cfg.update({"model_max_length": 2048, "pad_token": None, "padding_side": "right"})
-    cfg["added_tokens_decoder"] = decoder
-    write_json(os.path.join(d, "tokenizer_config.json"), cfg)
-    write_json(os.path.join(d, "special_tokens_map.json"), special)
-
-
-def wordpiece_vocab(size):
-    """A toy uncased WordPiece vocab.txt with [PAD] 0, [UNK] 100, [CLS] 101, [SEP] 102, [MASK] 103."""
-    toks = ["[PAD]"] + [f"[unused{i}]" for i in range(99)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    assert len(toks) == 104
-    tail = []
-    tail += list("!\"#$%&'()*+,-./") + [str(i) for i in range(10)] + list(":;<=>?@[\\]^_`{|}~")
-    tail += [chr(c) for c in range(ord("a"), ord("z") + 1)]
-    tail += sorted(set(WORDS))
-    tail += ["##" + chr(c) for c in range(ord("a"), ord("z") + 1)] + ["##" + str(i) for i in range(10)]
-    tail += ["##" + s for s in ("s", "es", "ed", "ing", "er", "est", "ly", "ness", "ful", "less",
-                                "tion", "ment", "able", "ish", "y", "ie", "en", "al")]
-    cons, vows = "bcdfghjklmnprstvwz", "aeiou"
-    syll = [c + v for c in cons for v in vows] + [c + v + e for c in cons for v in vows for e in "nrst"]
-    seen = set(toks) | set()
-    out = toks[:]
-    for t in tail:
-        if len(out) >= size:
-            break
-        if t not in seen:
-            seen.add(t)
-            out.append(t)
-    for s in syll:
-        for t in (s, "##" + s):
-            if len(out) >= size:
-                break
-            if t not in seen:
-                seen.add(t)
-                out.append(t)
-    assert len(out) == size, len(out)
-    return "\n".join(out) + "\n"
 
 
 # --------------------------------------------------------------------------------------------
