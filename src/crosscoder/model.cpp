@@ -188,7 +188,7 @@ void compute_loss(const CrosscoderSpec& spec, const Params<T>& p, const T* x, in
 
   // Reconstruction loss, its gradient g = dL/dx_hat [B, D] and the b_dec gradient (column sums of
   // g), in one parallel pass; per-row figures are reduced here in row order.
-  std::vector<T>& g = out.grad_recon;  // every element is written by recon_loss_grad
+  AlignedVector<T>& g = out.grad_recon;  // every element is written by recon_loss_grad
   g.resize(batch * dim);
   std::vector<T> g_bdec(dim);
   std::vector<double> row_sq(batch * msrc), row_loss(batch);
@@ -245,7 +245,7 @@ void compute_loss(const CrosscoderSpec& spec, const Params<T>& p, const T* x, in
   // Backward. d b_dec = sum_b g (computed with the loss above).
   Params<T>& gr = *grads;
   if (gr.dict != dict || gr.dim != dim) gr.resize(dict, dim);
-  gr.b_dec = g_bdec;
+  gr.b_dec.assign(g_bdec.begin(), g_bdec.end());
   // Latent gradient at kept entries, zero where r = 0 (ReLU; the BatchTopK mask is a constant).
   const auto& code = out.code;
   std::vector<T> g_pre(code.nnz());

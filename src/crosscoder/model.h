@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "core/aligned_vector.h"
 #include "core/exec_context.h"
 #include "kernels/sparse/sparse.h"
 
@@ -57,10 +58,10 @@ struct CrosscoderSpec {
 template <typename T>
 struct Params {
   int64_t dict = 0, dim = 0;
-  std::vector<T> enc;    // [F, D]  enc[j, off_m + i] = W_enc^m[i, j]
-  std::vector<T> b_enc;  // [F]
-  std::vector<T> dec;    // [F, D]  dec[j, off_m + i] = W_dec^m[j, i]
-  std::vector<T> b_dec;  // [D]
+  AlignedVector<T> enc;    // [F, D]  enc[j, off_m + i] = W_enc^m[i, j]
+  AlignedVector<T> b_enc;  // [F]
+  AlignedVector<T> dec;    // [F, D]  dec[j, off_m + i] = W_dec^m[j, i]
+  AlignedVector<T> b_dec;  // [D]
 
   void resize(int64_t f, int64_t d) {
     dict = f;
@@ -136,9 +137,9 @@ template <typename T>
 struct BatchResult {
   kernels::sparse::SparseCode<T> code;
   kernels::sparse::SparseCode<T> aux_code;
-  std::vector<T> acts;                // [B, F] pre-activations without b_enc
-  std::vector<T> recon;               // [B, D] x_hat
-  std::vector<T> grad_recon;          // [B, D] dL/dx_hat (compute_loss scratch, kept to reuse its memory)
+  AlignedVector<T> acts;              // [B, F] pre-activations without b_enc
+  AlignedVector<T> recon;             // [B, D] x_hat
+  AlignedVector<T> grad_recon;        // [B, D] dL/dx_hat (compute_loss scratch, kept to reuse its memory)
   std::vector<T> w;                   // [F]
   double loss = 0, recon_loss = 0, sparsity_loss = 0, aux_loss = 0;
   std::vector<double> sq_error;       // [M] sum over the batch of ||e^m||^2

@@ -53,7 +53,7 @@ void adam_block(const StepConsts& c, const double* g, double* p, double* m, doub
 template <typename T>
 double grad_norm(const Params<T>& grads, const ExecContext& ctx) {
   double total = 0;
-  grads.for_each([&](const char*, const std::vector<T>& g) {
+  grads.for_each([&](const char*, const AlignedVector<T>& g) {
     const int64_t n = static_cast<int64_t>(g.size()), blocks = (n + kBlock - 1) / kBlock;
     std::vector<double> part(blocks, 0.0);
     ctx.parallel_for(blocks, [&](int64_t b0, int64_t b1) {
@@ -84,12 +84,12 @@ double adam_update(const AdamConfig& cfg, double lr, const Params<T>& grads, Par
                      1.0 - std::pow(cfg.beta2, static_cast<double>(state.t)),
                      (cfg.clip_norm > 0 && norm > cfg.clip_norm) ? cfg.clip_norm / norm : 1.0};
   // The tensors in for_each order; grads, moments and params share it.
-  std::vector<const std::vector<T>*> gs;
-  std::vector<std::vector<T>*> ps, ms, vs;
-  grads.for_each([&](const char*, const std::vector<T>& t) { gs.push_back(&t); });
-  params.for_each([&](const char*, std::vector<T>& t) { ps.push_back(&t); });
-  state.m.for_each([&](const char*, std::vector<T>& t) { ms.push_back(&t); });
-  state.v.for_each([&](const char*, std::vector<T>& t) { vs.push_back(&t); });
+  std::vector<const AlignedVector<T>*> gs;
+  std::vector<AlignedVector<T>*> ps, ms, vs;
+  grads.for_each([&](const char*, const AlignedVector<T>& t) { gs.push_back(&t); });
+  params.for_each([&](const char*, AlignedVector<T>& t) { ps.push_back(&t); });
+  state.m.for_each([&](const char*, AlignedVector<T>& t) { ms.push_back(&t); });
+  state.v.for_each([&](const char*, AlignedVector<T>& t) { vs.push_back(&t); });
   for (size_t i = 0; i < ps.size(); ++i) {
     const int64_t n = static_cast<int64_t>(ps[i]->size());
     ctx.parallel_for((n + kBlock - 1) / kBlock, [&](int64_t b0, int64_t b1) {

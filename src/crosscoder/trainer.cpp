@@ -324,7 +324,7 @@ void Trainer::save(const fs::path& dir) const {
   const Params<float>* states[] = {&p, &adam_.m, &adam_.v};
   const char* prefixes[] = {"param.", "adam.m.", "adam.v.", };
   for (int s = 0; s < 3; ++s)
-    states[s]->for_each([&](const char* name, const std::vector<float>& v) {
+    states[s]->for_each([&](const char* name, const AlignedVector<float>& v) {
       st.push_back(tensor(std::string(prefixes[s]) + name, v.data(), {static_cast<int64_t>(v.size())}));
     });
   const int64_t counters[2] = {adam_.t, rows_seen_};
@@ -356,7 +356,7 @@ void Trainer::resume(const fs::path& dir) {
   const char* prefixes[] = {"param.", "adam.m.", "adam.v."};
   for (int s = 0; s < 3; ++s) {
     states[s]->resize(dict, dim);
-    states[s]->for_each([&](const char* name, std::vector<float>& v) {
+    states[s]->for_each([&](const char* name, AlignedVector<float>& v) {
       fetch(store, std::string(prefixes[s]) + name, {static_cast<int64_t>(v.size())}, io::DType::kF32, v.data());
     });
   }

@@ -28,7 +28,7 @@ Params<double> random_params(const CrosscoderSpec& spec, uint64_t seed) {
   Rng rng(seed);
   Params<double> p;
   p.resize(spec.dict_size, spec.total_dim());
-  p.for_each([&](const char*, std::vector<double>& v) {
+  p.for_each([&](const char*, AlignedVector<double>& v) {
     for (double& x : v) x = 0.5 * rng.normal();
   });
   return p;
@@ -111,10 +111,10 @@ TEST(CrosscoderModel, ForwardMatchesNaiveDoubleReference) {
 // the largest gradient entry.
 double fd_error(Params<double>& p, const Params<double>& grads, const std::function<double()>& loss) {
   double max_err = 0, max_g = 1e-12;
-  std::vector<std::vector<double>*> ps;
-  std::vector<const std::vector<double>*> gs;
-  p.for_each([&](const char*, std::vector<double>& v) { ps.push_back(&v); });
-  grads.for_each([&](const char*, const std::vector<double>& v) { gs.push_back(&v); });
+  std::vector<AlignedVector<double>*> ps;
+  std::vector<const AlignedVector<double>*> gs;
+  p.for_each([&](const char*, AlignedVector<double>& v) { ps.push_back(&v); });
+  grads.for_each([&](const char*, const AlignedVector<double>& v) { gs.push_back(&v); });
   for (size_t t = 0; t < ps.size(); ++t)
     for (size_t i = 0; i < ps[t]->size(); ++i) {
       double& v = (*ps[t])[i];
@@ -158,7 +158,7 @@ TEST(CrosscoderModel, GradientsMatchFiniteDifferences) {
     BatchResult<double> res;
     Params<double> grads;
     compute_loss(spec, p, x.data(), batch, opt, res, &grads, ctx);
-    grads.for_each([&](const char*, const std::vector<double>& v) {
+    grads.for_each([&](const char*, const AlignedVector<double>& v) {
       for (double g : v) ASSERT_TRUE(std::isfinite(g)) << c.name;
     });
     // The BatchTopK / TopK mask is frozen: evaluate the loss with the selection of the unperturbed
