@@ -28,8 +28,10 @@
 //   - no prompts.txt: --prompt TEXT for every image (or none: mPLUG --task caption);
 // any other prompts.txt line count, or --prompt beside a prompts.txt, is an InputError. --max-inputs N
 // takes only the first N pairs. Inputs stream one at a time (decode, forward, append): each input's
-// rows are flushed as their own shard(s) and store.json is rewritten after every input, so a
-// store killed at any point lists exactly the inputs that finished, and the shard layout depends
+// rows are flushed as their own shard(s) and store.json is rewritten at most every
+// kManifestIntervalS seconds and on stop, interrupt or error, so a store killed at any point lists
+// the inputs that finished up to those last seconds (their unlisted shards are deleted by the
+// rerun, which harvests them again), and the shard layout depends
 // only on the inputs, never on where runs were interrupted: an interrupted run plus its rerun
 // writes the same bytes as one uninterrupted run, and the same bytes as one single-input harvest
 // per image (the "image" of each input is DIR/<name> as DIR was given). Resuming: a rerun skips
@@ -88,6 +90,10 @@ namespace {
 
 // Inputs per compaction group (see the header comment): 100k inputs make ~100 groups.
 constexpr int64_t kDefaultCompactInputs = 1024;
+// store.json is rewritten at most this often while inputs are flushed one by one (and on interrupt,
+// error and finish): a kill -9 loses at most the last seconds of inputs, which a rerun harvests
+// again. See StoreWriterOptions::manifest_interval_s.
+constexpr double kManifestIntervalS = 5.0;
 
 std::vector<std::string> split_hooks(const std::string& list) {
   std::vector<std::string> out;
@@ -275,6 +281,7 @@ int harvest_data(const Args& args, const std::string& model, const fs::path& out
   const std::vector<DataInput> inputs = pair_data_inputs(listing, args);
   for (const auto& in : inputs) check_image_signature(in.image);
   models::VlmRequest request = vlm_request_from_args(args);
+  store_opt.manifest_interval_s = kManifestIntervalS;
 
   InterruptPoll interrupts;  // before the ExecContext starts worker threads
   StderrProgress progress;
@@ -357,7 +364,7 @@ int harvest_data(const Args& args, const std::string& model, const fs::path& out
     }
     writer->begin_input(rows.rows, {{"image", inputs[i].image.string()}, {"prompt", input.prompt_text}});
     writer->append(rows.data, rows.rows, with_ids ? input.ids.data() : nullptr);
-    writer->flush();  // this input is in the store now, whatever happens next
+    writer->flush();  // this input's shard is written; store.json lists it within kManifestIntervalS
     ++added;
     ctx.progress().update(added);
   }
@@ -369,6 +376,7 @@ int harvest_data(const Args& args, const std::string& model, const fs::path& out
     writer = std::make_unique<crosscoder::ActivationStoreWriter>(out, existing->hooks, store_opt);
   }
   if (writer && !interrupted) writer->finish();
+  if (writer && interrupted) writer->sync();  // every input harvested so far is listed
   const int64_t rows_now = writer ? writer->rows() : rows_before;
   if (interrupted) {
     const std::string where = writer || existing ? (out / "store.json").string() + " lists them" : "nothing was written";

@@ -358,13 +358,22 @@ ActivationStoreWriter::ActivationStoreWriter(fs::path dir, std::vector<StoreHook
     // A store finished with a partial last shard continues in a new shard; that is allowed.
     remove_leftovers();
     compact_closed_groups();  // a crash may have come between a group's last flush and its merge
+    manifest_written_ = std::chrono::steady_clock::now();  // the interval counts from here
   } else {
     fs::create_directories(dir_);
     write_manifest(false);
   }
 }
 
-ActivationStoreWriter::~ActivationStoreWriter() = default;
+ActivationStoreWriter::~ActivationStoreWriter() {
+  // List the shards written since the last manifest (also when an exception unwinds: the lists
+  // only ever hold shards whose files are complete). A failure here leaves them unlisted leftovers.
+  if (!manifest_behind_) return;
+  try {
+    write_manifest(false);
+  } catch (...) {
+  }
+}
 
 void ActivationStoreWriter::append(const std::vector<const float*>& hook_rows, int64_t count, const int32_t* input_ids) {
   if (hook_rows.size() != hooks_.size())
@@ -414,19 +423,29 @@ void ActivationStoreWriter::flush_shard() {
     io::write_file_atomically(p, [&](std::FILE* f) { io::write_bytes(f, data, bytes, p); });
     return StoreShard{file, rows_written_, buffered_, store_crc32(data, bytes)};
   };
+  // Every file is written before any list grows, so the lists always describe complete files
+  // (the destructor may write them out while an exception unwinds).
+  std::vector<StoreShard> written;
+  for (size_t h = 0; h < hooks_.size(); ++h)
+    written.push_back(write(hooks_[h].name + "." + std::to_string(n) + ".bin", buffers_[h].data(),
+                            static_cast<int64_t>(buffers_[h].size())));
+  if (opt_.input_ids)
+    written.push_back(write("input_ids." + std::to_string(n) + ".bin", id_buffer_.data(),
+                            static_cast<int64_t>(id_buffer_.size()) * 4));
   for (size_t h = 0; h < hooks_.size(); ++h) {
-    shards_[h].push_back(write(hooks_[h].name + "." + std::to_string(n) + ".bin", buffers_[h].data(),
-                               static_cast<int64_t>(buffers_[h].size())));
+    shards_[h].push_back(written[h]);
     buffers_[h].clear();
   }
   if (opt_.input_ids) {
-    id_shards_.push_back(write("input_ids." + std::to_string(n) + ".bin", id_buffer_.data(),
-                               static_cast<int64_t>(id_buffer_.size()) * 4));
+    id_shards_.push_back(written.back());
     id_buffer_.clear();
   }
   rows_written_ += buffered_;
   buffered_ = 0;
-  write_manifest(false);  // the shard files exist before the manifest lists them
+  // The shard files exist before the manifest lists them.
+  const double since = std::chrono::duration<double>(std::chrono::steady_clock::now() - manifest_written_).count();
+  if (opt_.manifest_interval_s <= 0 || since >= opt_.manifest_interval_s) write_manifest(false);
+  else manifest_behind_ = true;
   compact_closed_groups();
 }
 
@@ -549,6 +568,10 @@ void ActivationStoreWriter::flush() {
   flush_shard();
 }
 
+void ActivationStoreWriter::sync() {
+  if (manifest_behind_) write_manifest(false);
+}
+
 void ActivationStoreWriter::finish() {
   if (finished_) return;
   flush_shard();
@@ -556,7 +579,7 @@ void ActivationStoreWriter::finish() {
   finished_ = true;
 }
 
-void ActivationStoreWriter::write_manifest(bool complete) const {
+void ActivationStoreWriter::write_manifest(bool complete) {
   nlohmann::json j;
   j["format"] = kFormat;
   j["version"] = 1;
@@ -591,6 +614,8 @@ void ActivationStoreWriter::write_manifest(bool complete) const {
   const std::string text = j.dump(1) + "\n";
   const fs::path p = dir_ / kManifest;
   io::write_file_atomically(p, [&](std::FILE* f) { io::write_bytes(f, text.data(), text.size(), p); });
+  manifest_behind_ = false;
+  manifest_written_ = std::chrono::steady_clock::now();
 }
 
 }  // namespace ct::crosscoder

@@ -23,9 +23,10 @@
 //
 // Writing is streaming and crash-safe: rows are buffered per shard; a full shard is written
 // atomically (temp file + rename) for every hook, and only then is store.json rewritten
-// atomically to list it. A crashed writer therefore leaves a store whose listed shards are
-// complete and verified ("complete": false until finish()); reopening it with resume continues
-// after the last listed shard.
+// atomically to list it (with StoreWriterOptions::manifest_interval_s, at most that often). A
+// crashed writer therefore leaves a store whose listed shards are complete and verified
+// ("complete": false until finish()); reopening it with resume deletes the unlisted ones and
+// continues after the last listed shard.
 //
 // Compaction (options.compact_inputs = K > 0): a writer that flushes every input as its own
 // shard(s) would leave inputs x (hooks + 1) files, and a reader that maps them all runs into the
@@ -57,6 +58,7 @@
 // RuntimeFailure when writing fails.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -159,6 +161,13 @@ struct StoreWriterOptions {
   // Compaction group size in inputs (see the header comment); 0: never compact. Recorded in
   // store.json; resuming a store that records another value is an InputError.
   int64_t compact_inputs = 0;
+  // store.json lists every shard at once when 0. Above 0, a flush rewrites it only when this many
+  // seconds have passed since it was last written (sync(), finish(), a compaction and the
+  // destructor write it too): the manifest lists every input the store holds, so rewriting it
+  // after every input of a long harvest costs time quadratic in the inputs (10,000 one-row inputs:
+  // 114 s). A crash (not an exception, which the destructor covers) then loses at most this many
+  // seconds of shards, which are unlisted leftovers that resume deletes.
+  double manifest_interval_s = 0;
 };
 
 class ActivationStoreWriter {
@@ -185,6 +194,8 @@ class ActivationStoreWriter {
   // same however often it was interrupted and resumed. No-op when nothing is buffered. With
   // compact_inputs, a group closed by this flush is then compacted.
   void flush();
+  // Rewrites store.json now if a flush left shards it does not list yet (manifest_interval_s).
+  void sync();
   // Writes the partial last shard and marks the store complete.
   void finish();
   int64_t rows() const { return rows_written_ + buffered_; }
@@ -203,9 +214,11 @@ class ActivationStoreWriter {
   std::size_t group_first_input_ = 0;  // the open compaction group's first input (index in inputs_)
   std::size_t inputs_grouped_ = 0;     // inputs_ [0, this) have been walked into groups
   bool finished_ = false;
+  bool manifest_behind_ = false;  // shards are written that store.json does not list yet
+  std::chrono::steady_clock::time_point manifest_written_;
 
   void flush_shard();
-  void write_manifest(bool complete) const;
+  void write_manifest(bool complete);
   void remove_leftovers() const;
   void compact_closed_groups();
   void merge_shards(int64_t row_begin, int64_t row_end);

@@ -4,6 +4,7 @@
 // parsing, pairing (row counts, input-id alignment), the shuffled order (a permutation, local,
 // deterministic) and skipping non-finite rows.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -119,6 +120,78 @@ TEST(ActivationStore, CrashedWriterLeavesCompleteShardsAndResumes) {
   ASSERT_EQ(st.rows(), 250);
   std::vector<float> got(250 * 4);
   st.read_rows(0, 0, 250, got.data());
+  EXPECT_EQ(got, a);
+}
+
+// manifest_interval_s: flushed shards are listed on sync(), on destruction or once the interval has
+// passed; a writer killed before that (a forked child leaving by _exit, no destructors) leaves its
+// shards unlisted, and resume deletes them and writes the same store an uninterrupted run writes.
+TEST(ActivationStore, ManifestIntervalDefersListingAndACrashLosesOnlyUnlistedShards) {
+  const fs::path dir = tmp_dir("interval");
+  const auto a = ramp(40, 3, 1.0f);
+  StoreWriterOptions opt;
+  opt.shard_rows = 100;
+  opt.manifest_interval_s = 3600;
+  auto bin_files = [&] {
+    int64_t n = 0;
+    for (const auto& e : fs::directory_iterator(dir)) n += e.path().extension() == ".bin";
+    return n;
+  };
+  auto add_input = [&](ActivationStoreWriter& w, int64_t first, int64_t rows) {
+    w.begin_input(rows, {{"prompt", "input at " + std::to_string(first)}});
+    w.append({a.data() + first * 3}, rows);
+    w.flush();
+  };
+  {
+    ActivationStoreWriter w(dir, {{"x", 3}}, opt);
+    add_input(w, 0, 10);
+    EXPECT_EQ(ActivationStore::open(dir).rows(), 0);  // written, not listed yet
+    EXPECT_EQ(bin_files(), 1);
+    w.sync();
+    EXPECT_EQ(ActivationStore::open(dir).rows(), 10);
+    add_input(w, 10, 5);
+    EXPECT_EQ(ActivationStore::open(dir).rows(), 10);
+  }  // destroyed without finish(): the destructor lists the second input
+  {
+    const ActivationStore st = ActivationStore::open(dir);
+    EXPECT_EQ(st.rows(), 15);
+    EXPECT_EQ(st.inputs().size(), 2u);
+    EXPECT_FALSE(st.complete());
+  }
+  opt.resume = true;
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    try {
+      ActivationStoreWriter w(dir, {{"x", 3}}, opt);
+      add_input(w, 15, 7);
+      _exit(0);  // killed with the writer alive: its shard is written and unlisted
+    } catch (...) {
+      _exit(1);
+    }
+  }
+  int status = -1;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(ActivationStore::open(dir).rows(), 15);
+  EXPECT_EQ(bin_files(), 3);
+  {
+    ActivationStoreWriter w(dir, {{"x", 3}}, opt);
+    EXPECT_EQ(bin_files(), 2);  // the crashed writer's shard is gone
+    EXPECT_EQ(w.rows(), 15);
+    add_input(w, 15, 7);
+    add_input(w, 22, 18);
+    w.finish();
+  }
+  const ActivationStore st = ActivationStore::open(dir);
+  ASSERT_EQ(st.rows(), 40);
+  EXPECT_TRUE(st.complete());
+  ASSERT_EQ(st.inputs().size(), 4u);
+  EXPECT_EQ(st.inputs()[2].row_begin, 15);
+  EXPECT_EQ(st.inputs()[3].info.at("prompt"), "input at 22");
+  std::vector<float> got(40 * 3);
+  st.read_rows(0, 0, 40, got.data());
   EXPECT_EQ(got, a);
 }
 
@@ -409,6 +482,7 @@ TEST(ActivationStore, DISABLED_WriteManyTinyInputs) {
     StoreWriterOptions opt;
     opt.input_ids = true;
     opt.compact_inputs = compact;
+    opt.manifest_interval_s = 5;  // harvest's
     auto t = std::chrono::steady_clock::now();
     {
       ActivationStoreWriter w(dir, {{"a", 4}, {"b", 4}}, opt);
