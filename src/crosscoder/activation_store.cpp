@@ -1,9 +1,13 @@
 // Activation store reading and writing (see activation_store.h).
 #include "crosscoder/activation_store.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <list>
@@ -322,6 +326,26 @@ ActivationStoreWriter::ActivationStoreWriter(fs::path dir, std::vector<StoreHook
   }
   shards_.resize(hooks_.size());
   buffers_.resize(hooks_.size());
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  if (ec) throw RuntimeFailure(dir_.string() + ": cannot create the store directory: " + ec.message());
+  // The lock is the directory's own (flock on a descriptor of it): no lock file to leave behind.
+  lock_fd_ = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (lock_fd_ < 0) throw RuntimeFailure(dir_.string() + ": cannot open the store directory: " + std::strerror(errno));
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    throw InputError(dir_.string(), "another writer (a harvest or import still running) holds this store");
+  }
+  try {
+    open_or_create(where);
+  } catch (...) {
+    ::close(lock_fd_);
+    throw;
+  }
+}
+
+void ActivationStoreWriter::open_or_create(const std::string& where) {
   if (fs::exists(dir_ / kManifest)) {
     if (!opt_.resume) throw InputError(dir_.string(), "already holds an activation store (resume it or choose another directory)");
     const ActivationStore old = ActivationStore::open(dir_);
@@ -360,7 +384,6 @@ ActivationStoreWriter::ActivationStoreWriter(fs::path dir, std::vector<StoreHook
     compact_closed_groups();  // a crash may have come between a group's last flush and its merge
     manifest_written_ = std::chrono::steady_clock::now();  // the interval counts from here
   } else {
-    fs::create_directories(dir_);
     write_manifest(false);
   }
 }
@@ -368,11 +391,13 @@ ActivationStoreWriter::ActivationStoreWriter(fs::path dir, std::vector<StoreHook
 ActivationStoreWriter::~ActivationStoreWriter() {
   // List the shards written since the last manifest (also when an exception unwinds: the lists
   // only ever hold shards whose files are complete). A failure here leaves them unlisted leftovers.
-  if (!manifest_behind_) return;
-  try {
-    write_manifest(false);
-  } catch (...) {
+  if (manifest_behind_) {
+    try {
+      write_manifest(false);
+    } catch (...) {
+    }
   }
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
 }
 
 void ActivationStoreWriter::append(const std::vector<const float*>& hook_rows, int64_t count, const int32_t* input_ids) {

@@ -176,7 +176,9 @@ class ActivationStoreWriter {
   // store there: its listed shards are kept (and verified) and appending continues after them;
   // hooks, dtype, shard size and compaction group must match (InputError naming the field
   // otherwise). Resuming also deletes the leftovers of a crash and compacts closed groups still in
-  // pieces (see the header comment).
+  // pieces (see the header comment). One writer at a time: the writer holds an exclusive flock on
+  // the directory for its life, and a second one (another harvest into the same store) is an
+  // InputError naming the directory instead of two writers overwriting each other's shards.
   ActivationStoreWriter(std::filesystem::path dir, std::vector<StoreHook> hooks, StoreWriterOptions options);
   ~ActivationStoreWriter();
   ActivationStoreWriter(const ActivationStoreWriter&) = delete;
@@ -214,9 +216,11 @@ class ActivationStoreWriter {
   std::size_t group_first_input_ = 0;  // the open compaction group's first input (index in inputs_)
   std::size_t inputs_grouped_ = 0;     // inputs_ [0, this) have been walked into groups
   bool finished_ = false;
+  int lock_fd_ = -1;  // the store directory, flock-ed for the writer's life
   bool manifest_behind_ = false;  // shards are written that store.json does not list yet
   std::chrono::steady_clock::time_point manifest_written_;
 
+  void open_or_create(const std::string& where);  // the constructor's work once the lock is held
   void flush_shard();
   void write_manifest(bool complete);
   void remove_leftovers() const;

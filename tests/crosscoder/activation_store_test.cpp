@@ -16,6 +16,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -192,6 +193,33 @@ TEST(ActivationStore, ManifestIntervalDefersListingAndACrashLosesOnlyUnlistedSha
   EXPECT_EQ(st.inputs()[3].info.at("prompt"), "input at 22");
   std::vector<float> got(40 * 3);
   st.read_rows(0, 0, 40, got.data());
+  EXPECT_EQ(got, a);
+}
+
+TEST(ActivationStore, OneWriterAtATime) {
+  const fs::path dir = tmp_dir("locked");
+  const auto a = ramp(20, 2, 1.0f);
+  StoreWriterOptions opt;
+  opt.shard_rows = 10;
+  auto first = std::make_unique<ActivationStoreWriter>(dir, std::vector<StoreHook>{{"x", 2}}, opt);
+  first->append({a.data()}, 10);
+  opt.resume = true;
+  try {
+    ActivationStoreWriter second(dir, {{"x", 2}}, opt);
+    ADD_FAILURE() << "a second writer opened a store that a writer holds";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.where(), dir.string());
+    EXPECT_NE(e.problem().find("another writer"), std::string::npos) << e.problem();
+  }
+  EXPECT_EQ(ActivationStore::open(dir).rows(), 10);  // the refused writer touched nothing
+  first.reset();  // releases the lock
+  ActivationStoreWriter second(dir, {{"x", 2}}, opt);
+  second.append({a.data() + 20}, 10);
+  second.finish();
+  const ActivationStore st = ActivationStore::open(dir);
+  ASSERT_EQ(st.rows(), 20);
+  std::vector<float> got(40);
+  st.read_rows(0, 0, 20, got.data());
   EXPECT_EQ(got, a);
 }
 
