@@ -6,13 +6,20 @@
 // page each, and in a virtual machine every TLB miss is a two-level page walk. The advice is a
 // hint; where THP is off or refused, the memory is ordinary pages.
 //
-// Ownership: the vector owns its memory. Thread-safety: as std::vector. Failure: std::bad_alloc.
+// AlignedArray<T> / aligned_array<T>(n) is the scratch form for packing buffers: n elements, 64-byte
+// aligned, NOT initialised (the kernels overwrite them; zeroing 32 MiB per GEMM call costs a pass).
+//
+// Ownership: the vector or array owns its memory. Thread-safety: as std::vector / unique_ptr.
+// Failure: std::bad_alloc.
 #pragma once
 
 #include <sys/mman.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <memory>
 #include <new>
+#include <type_traits>
 #include <vector>
 
 namespace ct {
@@ -49,5 +56,20 @@ struct AlignedAllocator {
 
 template <typename T>
 using AlignedVector = std::vector<T, AlignedAllocator<T>>;
+
+struct AlignedArrayDeleter {
+  template <typename T>
+  void operator()(T* p) const {
+    ::operator delete[](p, std::align_val_t(64));
+  }
+};
+template <typename T>
+using AlignedArray = std::unique_ptr<T[], AlignedArrayDeleter>;
+
+template <typename T>
+AlignedArray<T> aligned_array(int64_t n) {
+  static_assert(std::is_trivially_default_constructible_v<T> && std::is_trivially_destructible_v<T>);
+  return AlignedArray<T>(static_cast<T*>(::operator new[](sizeof(T) * static_cast<size_t>(n), std::align_val_t(64))));
+}
 
 }  // namespace ct

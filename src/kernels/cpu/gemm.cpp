@@ -14,6 +14,8 @@
 #include <new>
 #include <vector>
 
+#include "core/aligned_vector.h"
+
 namespace ct::kernels::cpu {
 namespace {
 
@@ -22,14 +24,6 @@ constexpr int64_t kNr = 16;
 constexpr int64_t kKc = 256;
 constexpr int64_t kMc = 144;   // multiple of kMr; A block 144 x 256 floats = 144 KiB (L2)
 constexpr int64_t kNc = 2048;  // multiple of kNr; B block 256 x 2048 floats = 2 MiB (L2/L3)
-
-struct AlignedDeleter {
-  void operator()(float* p) const { ::operator delete[](p, std::align_val_t(64)); }
-};
-using AlignedBuffer = std::unique_ptr<float[], AlignedDeleter>;
-AlignedBuffer aligned_floats(int64_t n) {
-  return AlignedBuffer(static_cast<float*>(::operator new[](sizeof(float) * n, std::align_val_t(64))));
-}
 
 // op(A) rows [i0, i0+mc), depth [p0, p0+kc) -> panels of kMr rows: panel r holds kc groups of kMr.
 void pack_a(Trans ta, const float* a, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc,
@@ -166,8 +160,8 @@ void gemm_serial(bool avx2, Trans ta, Trans tb, int64_t m, int64_t n, int64_t k,
   const MicroKernel kernel = avx2 ? micro_kernel_avx2 : micro_kernel_portable;
   const int64_t nc_max = std::min(kNc, (n + kNr - 1) / kNr * kNr);
   const int64_t mc_max = std::min(kMc, (m + kMr - 1) / kMr * kMr);
-  AlignedBuffer bpack = aligned_floats(kKc * nc_max);
-  AlignedBuffer apack = aligned_floats(kKc * mc_max);
+  AlignedArray<float> bpack = aligned_array<float>(kKc * nc_max);
+  AlignedArray<float> apack = aligned_array<float>(kKc * mc_max);
   alignas(64) float acc[kMr * kNr];
   for (int64_t jc = 0; jc < n; jc += kNc) {
     const int64_t nc = std::min(kNc, n - jc);

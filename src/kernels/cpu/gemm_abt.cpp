@@ -5,6 +5,7 @@
 #include <memory>
 #include <new>
 
+#include "core/aligned_vector.h"
 #include "core/error.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/simd.h"
@@ -20,14 +21,6 @@ constexpr int kMr = 14, kNr = 32;
 // 256-deep 592-607 ms; 256/4 had run 7-10 % faster than 128/8 and 256/8, and 512 against 1024
 // columns, or 2 or 8 panels, made no difference beyond the noise.
 constexpr int64_t kKc = 512, kNc = 512, kMcPanels = 4;
-
-struct AlignedDeleter {
-  void operator()(float* p) const { ::operator delete[](p, std::align_val_t(64)); }
-};
-using AlignedBuffer = std::unique_ptr<float[], AlignedDeleter>;
-AlignedBuffer aligned_floats(int64_t n) {
-  return AlignedBuffer(static_cast<float*>(::operator new[](sizeof(float) * static_cast<size_t>(n), std::align_val_t(64))));
-}
 
 // Rows [14 p, 14 p + 14) of a [n, k] as one panel over the whole depth: dst[kk * 14 + i] =
 // a[14 p + i, kk], zero past row n.
@@ -108,7 +101,7 @@ void columns_avx512(const float* apack, int64_t n, int64_t k, const float* b, in
                     int64_t j_end) {
   const int64_t a_panels = (n + kMr - 1) / kMr;
   const int64_t nc_pad_max = std::min<int64_t>(kNc, (j_end - j_begin + kNr - 1) / kNr * kNr);
-  AlignedBuffer bpack = aligned_floats(k * nc_pad_max);
+  AlignedArray<float> bpack = aligned_array<float>(k * nc_pad_max);
   for (int64_t jc = j_begin; jc < j_end; jc += kNc) {
     const int64_t nc = std::min(kNc, j_end - jc);
     const int64_t nc_pad = (nc + kNr - 1) / kNr * kNr;
@@ -147,7 +140,7 @@ void gemm_abt(const ExecContext& ctx, const float* a, int64_t n, int64_t k, cons
     return;
   }
   const int64_t a_panels = (n + kMr - 1) / kMr;
-  AlignedBuffer apack = aligned_floats(a_panels * kMr * k);
+  AlignedArray<float> apack = aligned_array<float>(a_panels * kMr * k);
   ctx.parallel_for(a_panels, [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) pack_a_panel(a, n, k, p, apack.get() + p * k * kMr);
   });

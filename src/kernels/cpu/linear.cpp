@@ -9,6 +9,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "core/aligned_vector.h"
 #include "core/error.h"
 #include "kernels/cpu/linear_rows.h"
 #include "kernels/cpu/simd.h"
@@ -22,14 +23,6 @@ using weight_rows::load_w16;
 using weight_rows::row_ptr;
 
 namespace {
-
-struct AlignedDeleter {
-  void operator()(float* p) const { ::operator delete[](p, std::align_val_t(64)); }
-};
-using AlignedBuffer = std::unique_ptr<float[], AlignedDeleter>;
-AlignedBuffer aligned_floats(int64_t n) {
-  return AlignedBuffer(static_cast<float*>(::operator new[](sizeof(float) * n, std::align_val_t(64))));
-}
 
 // ---- packing -------------------------------------------------------------------------------
 
@@ -224,8 +217,8 @@ void gemm_features(const float* x, int64_t n, int64_t in, const WeightView& w, c
   const int64_t out = w.rows;
   const int64_t nc_max = std::min<int64_t>(NC, (j_end - j_begin + NR - 1) / NR * NR);
   const int64_t mc_max = std::min<int64_t>(MC, (n + MR - 1) / MR * MR);
-  AlignedBuffer wpack = aligned_floats(KC * nc_max), xpack = aligned_floats(KC * mc_max),
-                scratch = aligned_floats(KC);
+  AlignedArray<float> wpack = aligned_array<float>(KC * nc_max), xpack = aligned_array<float>(KC * mc_max),
+                scratch = aligned_array<float>(KC);
   for (int64_t jc = j_begin; jc < j_end; jc += NC) {
     const int64_t nc = std::min<int64_t>(NC, j_end - jc);
     for (int64_t pc = 0; pc < in; pc += KC) {

@@ -17,6 +17,7 @@
 #include <new>
 #include <type_traits>
 
+#include "core/aligned_vector.h"
 #include "core/error.h"
 #include "kernels/cpu/score_scan.h"
 #include "kernels/cpu/sparse_rows.h"
@@ -541,16 +542,11 @@ namespace {
 template <typename T>
 class SliceBuffer {
  public:
-  explicit SliceBuffer(int64_t rows)
-      : data_(static_cast<T*>(::operator new[](sizeof(T) * static_cast<size_t>(std::max<int64_t>(rows, 1) * kColBlock),
-                                               std::align_val_t(64)))) {}
-  ~SliceBuffer() { ::operator delete[](data_, std::align_val_t(64)); }
-  SliceBuffer(const SliceBuffer&) = delete;
-  SliceBuffer& operator=(const SliceBuffer&) = delete;
-  T* data() { return data_; }
+  explicit SliceBuffer(int64_t rows) : data_(aligned_array<T>(std::max<int64_t>(rows, 1) * kColBlock)) {}
+  T* data() { return data_.get(); }
 
  private:
-  T* data_;
+  AlignedArray<T> data_;
 };
 
 // The per-latent inner loops: kernels/cpu/sparse_rows.h for f32 (chosen once per op), plain loops
