@@ -8,12 +8,12 @@
 #include "core/aligned_vector.h"
 #include "core/error.h"
 #include "kernels/cpu/linear.h"
-#include "kernels/cpu/simd.h"
+#include "kernels/cpu/micro_14x32.h"
 
 namespace ct::kernels::cpu {
 namespace {
 
-constexpr int kMr = 14, kNr = 32;
+constexpr int kMr = kTileRows, kNr = kTileCols;
 // A 512-deep slice: the 28 KiB a panel stays in a 48 KiB L1 while the 64 KiB b panels stream
 // from L2; the slice of a 512-column block of b (1 MiB) and the [56, 512] block of y (112 KiB) of
 // 4 a panels share a 2 MiB L2. Chosen by measurement at the crosscoder_bench shape (n 4096, k 2048,
@@ -49,49 +49,6 @@ void pack_b_panel(const float* b, int64_t k, int64_t j0, int64_t cols, int64_t p
   }
 }
 
-// y tile [14 x 32] (ld ldy) = (first ? 0 : y) + a panel slice * b panel slice. The edge case is a
-// separate function: with its local tile in here GCC kept the 28 accumulators in a stack array,
-// stored on entry and on exit of every call.
-CT_TARGET_AVX512 void micro_14x32(int64_t kc, const float* ap, const float* bp, float* y, int64_t ldy, bool first) {
-  __m512 acc[kMr][2];
-#pragma GCC unroll 14
-  for (int i = 0; i < kMr; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  for (int64_t kk = 0; kk < kc; ++kk) {
-    const __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
-#pragma GCC unroll 14
-    for (int i = 0; i < kMr; ++i) {
-      const __m512 av = _mm512_set1_ps(ap[i]);
-      acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
-      acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
-    }
-    ap += kMr;
-    bp += kNr;
-  }
-#pragma GCC unroll 14
-  for (int i = 0; i < kMr; ++i) {
-    float* yi = y + i * ldy;
-    if (first) {
-      _mm512_storeu_ps(yi, acc[i][0]);
-      _mm512_storeu_ps(yi + 16, acc[i][1]);
-    } else {
-      _mm512_storeu_ps(yi, _mm512_add_ps(_mm512_loadu_ps(yi), acc[i][0]));
-      _mm512_storeu_ps(yi + 16, _mm512_add_ps(_mm512_loadu_ps(yi + 16), acc[i][1]));
-    }
-  }
-}
-
-// The same for a tile that the edge of y cuts to [rows x cols]: summed in a local tile first.
-void micro_edge(int64_t kc, const float* ap, const float* bp, float* y, int64_t ldy, int rows, int cols, bool first) {
-  if (rows == kMr && cols == kNr) {
-    micro_14x32(kc, ap, bp, y, ldy, first);
-    return;
-  }
-  alignas(64) float tile[kMr * kNr];
-  micro_14x32(kc, ap, bp, tile, kNr, true);
-  for (int i = 0; i < rows; ++i)
-    for (int j = 0; j < cols; ++j) y[i * ldy + j] = first ? tile[i * kNr + j] : y[i * ldy + j] + tile[i * kNr + j];
-}
-
 // One thread's output columns [j_begin, j_end) (whole panels, except at the end of y). Per block of
 // kNc columns, the whole depth of b is packed once (kNc x k floats, 4 MiB at k = 2048; it stays in
 // L3), then the rows go by groups of kMcPanels a panels: the group's [rows, kNc] block of y stays
@@ -121,7 +78,7 @@ void columns_avx512(const float* apack, int64_t n, int64_t k, const float* b, in
           const float* ap = apack + p * k * kMr + pc * kMr;
           for (int64_t s = 0; s < nc; s += kNr) {
             const int cols = static_cast<int>(std::min<int64_t>(kNr, nc - s));
-            micro_edge(kc, ap, bslice + s * kc, y + p * kMr * m + jc + s, m, rows, cols, pc == 0);
+            micro_14x32(kc, ap, bslice + s * kc, y + p * kMr * m + jc + s, m, rows, cols, nullptr, pc == 0);
           }
         }
       }

@@ -12,6 +12,7 @@
 #include "core/aligned_vector.h"
 #include "core/error.h"
 #include "kernels/cpu/linear_rows.h"
+#include "kernels/cpu/micro_14x32.h"
 #include "kernels/cpu/simd.h"
 #include "kernels/cpu/weight_rows.h"
 #include "tensor/convert.h"
@@ -166,9 +167,10 @@ CT_TARGET_AVX2 void micro_avx2(int64_t kc, const float* ap, const float* bp, flo
   store_partial<kNr>(tile, c, ldc, rows, cols, bias, first);
 }
 
-CT_TARGET_AVX512 void micro_avx512(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int rows,
-                                   int cols, const float* bias, bool first) {
-  constexpr int kMr = 14, kNr = 32;
+// The whole 14 x 32 tile of micro_14x32 (see micro_14x32.h).
+CT_TARGET_AVX512 void micro_14x32_whole(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc,
+                                        const float* bias, bool first) {
+  constexpr int kMr = kTileRows, kNr = kTileCols;
   __m512 acc[kMr][2];
 #pragma GCC unroll 14
   for (int i = 0; i < kMr; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
@@ -183,27 +185,33 @@ CT_TARGET_AVX512 void micro_avx512(int64_t kc, const float* ap, const float* bp,
     ap += kMr;
     bp += kNr;
   }
-  if (rows == kMr && cols == kNr) {
-    const __m512 z = _mm512_setzero_ps();
-    const __m512 bias0 = bias != nullptr ? _mm512_loadu_ps(bias) : z;
-    const __m512 bias1 = bias != nullptr ? _mm512_loadu_ps(bias + 16) : z;
+  const __m512 z = _mm512_setzero_ps();
+  const __m512 bias0 = bias != nullptr ? _mm512_loadu_ps(bias) : z;
+  const __m512 bias1 = bias != nullptr ? _mm512_loadu_ps(bias + 16) : z;
 #pragma GCC unroll 14
-    for (int i = 0; i < kMr; ++i) {
-      float* ci = c + i * ldc;
-      const __m512 base0 = first ? bias0 : _mm512_loadu_ps(ci);
-      const __m512 base1 = first ? bias1 : _mm512_loadu_ps(ci + 16);
-      _mm512_storeu_ps(ci, _mm512_add_ps(base0, acc[i][0]));
-      _mm512_storeu_ps(ci + 16, _mm512_add_ps(base1, acc[i][1]));
-    }
+  for (int i = 0; i < kMr; ++i) {
+    float* ci = c + i * ldc;
+    const __m512 base0 = first ? bias0 : _mm512_loadu_ps(ci);
+    const __m512 base1 = first ? bias1 : _mm512_loadu_ps(ci + 16);
+    _mm512_storeu_ps(ci, _mm512_add_ps(base0, acc[i][0]));
+    _mm512_storeu_ps(ci + 16, _mm512_add_ps(base1, acc[i][1]));
+  }
+}
+
+}  // namespace
+
+void micro_14x32(int64_t kc, const float* ap, const float* bp, float* c, int64_t ldc, int rows, int cols,
+                 const float* bias, bool first) {
+  if (rows == kTileRows && cols == kTileCols) {
+    micro_14x32_whole(kc, ap, bp, c, ldc, bias, first);
     return;
   }
-  alignas(64) float tile[kMr * kNr];
-  for (int i = 0; i < kMr; ++i) {
-    _mm512_store_ps(tile + i * kNr, acc[i][0]);
-    _mm512_store_ps(tile + i * kNr + 16, acc[i][1]);
-  }
-  store_partial<kNr>(tile, c, ldc, rows, cols, bias, first);
+  alignas(64) float tile[kTileRows * kTileCols];
+  micro_14x32_whole(kc, ap, bp, tile, kTileCols, nullptr, true);
+  store_partial<kTileCols>(tile, c, ldc, rows, cols, bias, first);
 }
+
+namespace {
 
 // ---- GEMM driver ----------------------------------------------------------------------------
 
@@ -311,7 +319,7 @@ void linear_gemm(const ExecContext& ctx, const float* x, int64_t n, int64_t in, 
   const std::vector<float> b = widen_bias(bias);
   const float* bp = b.empty() ? nullptr : b.data();
   switch (isa) {
-    case Isa::kAvx512: gemm_parallel<14, 32, 128, 280, 512, micro_avx512, widen_avx512>(ctx, x, n, in, w, bp, y); return;
+    case Isa::kAvx512: gemm_parallel<kTileRows, kTileCols, 128, 280, 512, micro_14x32, widen_avx512>(ctx, x, n, in, w, bp, y); return;
     case Isa::kAvx2: gemm_parallel<6, 16, 256, 144, 1024, micro_avx2, widen_avx2>(ctx, x, n, in, w, bp, y); return;
     case Isa::kPortable: gemm_parallel<4, 8, 256, 128, 512, micro_portable, widen_portable>(ctx, x, n, in, w, bp, y); return;
   }
