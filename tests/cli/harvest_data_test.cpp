@@ -25,17 +25,11 @@
 namespace ct {
 namespace {
 namespace fs = std::filesystem;
+using testing::dir_bytes;
 using testing::is_one_line;
 using testing::quoted;
 using testing::run_cli;
 using testing::slurp;
-
-// Every file of a directory (name -> bytes), to compare stores byte for byte.
-std::map<std::string, std::string> dir_bytes(const fs::path& dir) {
-  std::map<std::string, std::string> out;
-  for (const auto& e : fs::directory_iterator(dir)) out[e.path().filename().string()] = slurp(e.path());
-  return out;
-}
 
 // Distinct PNGs of different sizes, so a mis-paired image changes the rows.
 void write_png(const fs::path& file, int width, int height, int seed) {

@@ -26,6 +26,7 @@
 #include "crosscoder/sources.h"
 #include "io/npy.h"
 #include "io/safetensors.h"
+#include "support/test_dir.h"
 #include "tensor/convert.h"
 
 namespace ct::crosscoder {
@@ -292,15 +293,7 @@ TEST(ActivationStore, TruncatedOrCorruptedShardIsAnInputErrorNamingIt) {
   expect_input_error_naming([&] { ActivationStore::open(dir); }, "x.1.bin", "");
 }
 
-// Every file of a directory (name -> bytes), to compare stores byte for byte.
-std::map<std::string, std::string> dir_bytes(const fs::path& dir) {
-  std::map<std::string, std::string> out;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    std::ifstream f(e.path(), std::ios::binary);
-    out[e.path().filename().string()] = std::string(std::istreambuf_iterator<char>(f), {});
-  }
-  return out;
-}
+using testing::dir_bytes;
 
 TEST(ActivationStore, MoreShardsThanTheMappingBoundOpenAndReadEveryRow) {
   const fs::path dir = tmp_dir("many_shards");

@@ -1,4 +1,4 @@
-// Test file helpers. test_dir(): a fresh, empty directory per test case: CROSSTRACE_TEST_TMP/<suite>.<test>. ctest runs each case
+// Test file helpers (slurp, dir_bytes). test_dir(): a fresh, empty directory per test case: CROSSTRACE_TEST_TMP/<suite>.<test>. ctest runs each case
 // as its own process, so per-case names keep parallel runs apart.
 #pragma once
 
@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 
@@ -26,6 +27,13 @@ inline std::string slurp(const std::filesystem::path& p) {
   std::stringstream s;
   s << f.rdbuf();
   return s.str();
+}
+
+// Every file of a directory (name -> bytes), to compare stores byte for byte.
+inline std::map<std::string, std::string> dir_bytes(const std::filesystem::path& dir) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) out[e.path().filename().string()] = slurp(e.path());
+  return out;
 }
 
 }  // namespace ct::testing
